@@ -1,0 +1,53 @@
+# ec2lab — every entry point a user or CI needs. Each target bootstraps what it uses.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help venv demo demo-clean test test-unit test-aws test-roles test-e2e lint bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet --require-virtualenv -r requirements.txt
+	$(BIN)/ansible-galaxy collection install -r requirements.yml
+	touch $@
+
+venv: $(BIN)/.installed ## create .venv with the pinned controller + test dependencies
+
+demo: venv ## launch a notebook host against moto on loopback (no AWS account needed)
+	tests/bin/demo up
+
+demo-clean: venv ## tear the demo down again
+	tests/bin/demo down
+
+test: venv ## every test: lint, unit, AWS (moto), roles and end to end (containers)
+	tests/bin/run-tests all
+
+test-unit: venv ## pytest for filters and scripts only
+	tests/bin/run-tests unit
+
+test-aws: venv ## launch / inventory / terminate against moto
+	tests/bin/run-tests aws
+
+test-roles: venv ## molecule scenarios for every role (podman containers)
+	tests/bin/run-tests roles
+
+lint: venv ## ansible-lint (production profile) + yamllint
+	tests/bin/run-tests lint
+
+bench: venv ## performance ratios against a baseline measured in the same run
+	tests/bin/run-tests bench
+
+lock: ## re-pin requirements.txt from requirements.in
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet -r requirements.in
+	{ sed -n '1,3p' requirements.txt; .venv-lock/bin/pip freeze; } > requirements.txt.new && mv requirements.txt.new requirements.txt
+	rm -rf .venv-lock
+
+clean: ## remove the venv and test artefacts
+	rm -rf $(VENV) .pytest_cache .molecule-artifacts
