@@ -1,0 +1,125 @@
+"""Filters ec2lab needs to decide things before it calls AWS.
+
+Pure functions, so the rules are unit-tested without an AWS endpoint.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+# S3 general purpose bucket naming rules (AWS documentation, 2026) plus the lecture's stricter
+# "at least four characters" so a name that works for the course works everywhere.
+_BUCKET_MIN, _BUCKET_MAX = 4, 63
+_BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+# Canonical's AMI names: ubuntu/images/<virt-type>/ubuntu-<codename>-<YY.MM>-<arch>-server-<serial>
+_UBUNTU_AMI_NAME = re.compile(
+    r"^ubuntu/images/[^/]+/ubuntu-(?P<codename>[a-z]+)-(?P<year>\d\d)\.(?P<month>\d\d)"
+    r"-(?P<arch>amd64|arm64)-server-(?P<serial>[0-9.]+)$"
+)
+
+# Addresses a caller can never appear from on the internet (RFC 1918, CGNAT, link-local, ...).
+_NON_PUBLIC_V4 = tuple(
+    ipaddress.ip_network(net)
+    for net in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12",
+                "192.168.0.0/16", "224.0.0.0/3")
+)
+
+# Graviton families carry a "g" right after the generation digit (t4g, m7g, c7gn, r8gd, ...).
+_GRAVITON_TYPE = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+
+def s3_bucket_name_problems(name: str) -> list[str]:
+    """Every naming rule `name` breaks, as sentences; an empty list means the name is valid."""
+    problems = []
+    if not isinstance(name, str):
+        return ["the bucket name must be a string"]
+    if not _BUCKET_MIN <= len(name) <= _BUCKET_MAX:
+        problems.append(
+            f"must be {_BUCKET_MIN} to {_BUCKET_MAX} characters long (it has {len(name)})"
+        )
+    if not _BUCKET_CHARS.match(name):
+        problems.append("may contain only lowercase letters, digits, '.' and '-'")
+    if name[:1] in (".", "-") or name[-1:] in (".", "-"):
+        problems.append("must begin and end with a lowercase letter or a digit")
+    if ".." in name:
+        problems.append("must not contain two adjacent periods")
+    if _looks_like_ipv4(name):
+        problems.append("must not be formatted as an IP address")
+    for prefix in _BUCKET_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            problems.append(f"must not start with the reserved prefix '{prefix}'")
+    for suffix in _BUCKET_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            problems.append(f"must not end with the reserved suffix '{suffix}'")
+    return problems
+
+
+def _looks_like_ipv4(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def ec2_architecture(instance_type: str) -> str:
+    """The AMI architecture (x86_64 or arm64) an instance type needs."""
+    return "arm64" if _GRAVITON_TYPE.match(instance_type or "") else "x86_64"
+
+
+def latest_ubuntu_lts(images: list[dict], architecture: str = "x86_64") -> dict:
+    """The newest Ubuntu LTS server image among `images` (ec2_ami_info results).
+
+    LTS releases are the April releases of even years. Among them the newest release wins,
+    then the newest build serial, then the newest creation date.
+    """
+    wanted_arch = {"x86_64": "amd64", "arm64": "arm64"}.get(architecture, architecture)
+    candidates = []
+    for image in images or []:
+        match = _UBUNTU_AMI_NAME.match(image.get("name", ""))
+        if not match or match["arch"] != wanted_arch:
+            continue
+        year, month = int(match["year"]), int(match["month"])
+        if month != 4 or year % 2:
+            continue
+        if image.get("architecture", architecture) != architecture:
+            continue
+        if image.get("state", "available") != "available":
+            continue
+        serial = tuple(int(part) for part in match["serial"].split(".") if part)
+        candidates.append(((year, serial, image.get("creation_date", "")), image))
+    if not candidates:
+        return {}
+    return max(candidates, key=lambda pair: pair[0])[1]
+
+
+def cidr_problems(cidr: str) -> list[str]:
+    """Why `cidr` is not a single IPv4 host (/32) that SSH may come from."""
+    if "/" not in str(cidr):
+        return [f"'{cidr}' has no prefix length: write a single host as {cidr}/32"]
+    try:
+        network = ipaddress.ip_network(str(cidr), strict=True)
+    except ValueError:
+        return [f"'{cidr}' is not a valid CIDR (expected a single host such as 203.0.113.7/32)"]
+    if network.version != 4 or network.prefixlen != 32:
+        return [f"'{cidr}' is not a single IPv4 host: SSH is opened to /32 addresses only"]
+    address = network.network_address
+    if any(address in net for net in _NON_PUBLIC_V4) or address.is_loopback:
+        return [f"'{cidr}' is a private address: AWS sees your public IP, not this one"]
+    return []
+
+
+class FilterModule:
+    """ec2lab filters."""
+
+    def filters(self):
+        return {
+            "s3_bucket_name_problems": s3_bucket_name_problems,
+            "ec2_architecture": ec2_architecture,
+            "latest_ubuntu_lts": latest_ubuntu_lts,
+            "cidr_problems": cidr_problems,
+        }

@@ -1,0 +1,103 @@
+"""The naming, CIDR and AMI rules a user hits before any AWS resource is made."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "ec2lab_filters", pathlib.Path(__file__).parents[2] / "plugins/filter/ec2lab.py"
+)
+filters = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(filters)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ec2lab-nb-123456789012", "data.science.bucket", "abcd", "a" * 63, "my-bucket-2026"],
+)
+def test_valid_bucket_names_pass(name):
+    assert filters.s3_bucket_name_problems(name) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("abc", "4 to 63 characters"),  # the lecture's minimum of four
+        ("a" * 64, "4 to 63 characters"),
+        ("My-Bucket", "lowercase"),
+        ("under_score", "lowercase"),
+        (".leading", "begin and end"),
+        ("trailing.", "begin and end"),
+        ("-dash", "begin and end"),
+        ("two..dots", "adjacent periods"),
+        ("192.168.10.20", "IP address"),
+        ("xn--bucket", "reserved prefix"),
+        ("sthree-data", "reserved prefix"),
+        ("amzn-s3-demo-bucket", "reserved prefix"),
+        ("data-s3alias", "reserved suffix"),
+        ("data--ol-s3", "reserved suffix"),
+        ("data--x-s3", "reserved suffix"),
+    ],
+)
+def test_invalid_bucket_names_say_which_rule(name, rule):
+    problems = filters.s3_bucket_name_problems(name)
+    assert any(rule in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "arch"),
+    [("t3.medium", "x86_64"), ("m5.large", "x86_64"), ("t4g.medium", "arm64"),
+     ("c7gn.xlarge", "arm64"), ("r8gd.large", "arm64"), ("g5.xlarge", "x86_64"),
+     ("p4d.24xlarge", "x86_64")],
+)
+def test_architecture_follows_instance_family(instance_type, arch):
+    assert filters.ec2_architecture(instance_type) == arch
+
+
+def _ami(name, arch="x86_64", created="2026-01-01T00:00:00.000Z", state="available"):
+    return {"name": name, "architecture": arch, "creation_date": created, "state": state,
+            "image_id": "ami-" + str(abs(hash((name, arch))))[:8]}
+
+
+IMAGES = [
+    _ami("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20260101"),
+    _ami("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260310"),
+    _ami("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260105"),
+    _ami("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20260401", arch="arm64"),
+    _ami("ubuntu/images/hvm-ssd-gp3/ubuntu-plucky-25.04-amd64-server-20260401"),  # odd year
+    _ami("ubuntu/images/hvm-ssd-gp3/ubuntu-questing-25.10-amd64-server-20261001"),  # interim
+    _ami("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261201", state="pending"),
+    _ami("ubuntu-pro-server/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-pro-server-20261101"),
+]
+
+
+def test_latest_lts_skips_interim_releases_and_takes_newest_build():
+    best = filters.latest_ubuntu_lts(IMAGES, "x86_64")
+    assert best["name"].endswith("ubuntu-noble-24.04-amd64-server-20260310")
+
+
+def test_latest_lts_matches_architecture():
+    best = filters.latest_ubuntu_lts(IMAGES, "arm64")
+    assert best["name"].endswith("ubuntu-noble-24.04-arm64-server-20260401")
+
+
+def test_no_lts_image_gives_empty_result():
+    assert filters.latest_ubuntu_lts(IMAGES[4:6], "x86_64") == {}
+
+
+@pytest.mark.parametrize("cidr", ["203.0.113.10/32", "54.214.14.247/32"])
+def test_public_host_cidrs_pass(cidr):
+    assert filters.cidr_problems(cidr) == []
+
+
+@pytest.mark.parametrize(
+    ("cidr", "why"),
+    [("0.0.0.0/0", "single IPv4 host"), ("203.0.113.0/24", "single IPv4 host"),
+     ("192.168.1.20/32", "private"), ("10.0.0.5/32", "private"), ("127.0.0.1/32", "private"),
+     ("2001:db8::1/128", "single IPv4 host"), ("not-an-ip/32", "not a valid CIDR"),
+     ("203.0.113.10", "/32")],
+)
+def test_cidrs_that_are_not_one_public_host_are_refused(cidr, why):
+    problems = filters.cidr_problems(cidr)
+    assert problems and why in problems[0]
