@@ -1,0 +1,201 @@
+"""A moto server on 127.0.0.1 standing in for AWS, and helpers that run the real playbooks."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-west-2"
+CALLER_CIDR = "203.0.113.10/32"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def aws_test_env(endpoint: str) -> dict[str, str]:
+    """Environment that points every AWS client at `endpoint` and nowhere else."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        AWS_EC2_METADATA_DISABLED="true",
+        # Leak guard: anything not sent to loopback hits a closed port instead of AWS.
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        http_proxy="http://127.0.0.1:9",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+        ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="true",
+        ANSIBLE_FORCE_COLOR="false",
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests/moto/server.py"), str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"moto did not start: {log.read_text()}")
+            time.sleep(0.2)
+    yield endpoint
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def reset_moto(endpoint: str) -> "Aws":
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10)
+    return Aws(endpoint)
+
+
+@pytest.fixture
+def aws(moto_endpoint):
+    """A fresh, empty moto account for one test, and boto3 clients on it."""
+    return reset_moto(moto_endpoint)
+
+
+class Aws:
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self.ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION)
+        self.s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+        self.iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
+
+    def instances(self, name: str = "nb", states=("pending", "running", "stopping", "stopped")):
+        pages = self.ec2.describe_instances(Filters=[
+            {"Name": "tag:ec2lab:name", "Values": [name]},
+            {"Name": "instance-state-name", "Values": list(states)},
+        ])
+        return [i for r in pages["Reservations"] for i in r["Instances"]]
+
+    def volumes(self, **filters):
+        return self.ec2.describe_volumes(
+            Filters=[{"Name": k, "Values": [v]} for k, v in filters.items()]
+        )["Volumes"]
+
+    def ec2lab_resources(self, name: str = "nb") -> dict[str, list]:
+        """Everything launch.yml could have made for `name`, by kind (volumes: any state)."""
+        tag = [{"Name": "tag:ec2lab:name", "Values": [name]}]
+        return {
+            "instances": [i["InstanceId"] for i in self.instances(name)],
+            "volumes": [v["VolumeId"] for v in self.ec2.describe_volumes(Filters=tag)["Volumes"]],
+            "security_groups": [g["GroupId"] for g in self.ec2.describe_security_groups(
+                Filters=[{"Name": "group-name", "Values": [f"ec2lab-{name}"]}])["SecurityGroups"]],
+            "key_pairs": [k["KeyName"] for k in self.ec2.describe_key_pairs()["KeyPairs"]
+                          if k["KeyName"] == f"ec2lab-{name}"],
+            "roles": [r["RoleName"] for r in self.iam.list_roles()["Roles"]
+                      if r["RoleName"] == f"ec2lab-{name}"],
+            "instance_profiles": [p["InstanceProfileName"] for p in
+                                  self.iam.list_instance_profiles()["InstanceProfiles"]
+                                  if p["InstanceProfileName"] == f"ec2lab-{name}"],
+            "buckets": [b["Name"] for b in self.s3.list_buckets()["Buckets"]
+                        if b["Name"].startswith(f"ec2lab-{name}-")],
+        }
+
+    def nothing_for(self, name: str = "nb") -> bool:
+        return not any(self.ec2lab_resources(name).values())
+
+
+class Run:
+    """One ansible-playbook run and what a user would read from it."""
+
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+
+    def recap(self) -> dict[str, int]:
+        match = re.search(r"localhost\s+:\s+(.*)", self.output)
+        assert match, self.output
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+    def __repr__(self) -> str:
+        return f"<rc={self.rc}>\n{self.output[-6000:]}"
+
+
+def playbook_runner(aws: "Aws", key_dir: Path):
+    """Run a root playbook against moto, as a user would from the repository root."""
+
+    def run(name: str, *args: str, check: bool = False, env_drop=(), **extra_vars) -> Run:
+        variables = {"ec2lab_key_dir": str(key_dir), "ec2lab_wait_for_ssh": "false"}
+        if name == "launch.yml":
+            variables["ec2lab_ssh_cidrs"] = CALLER_CIDR
+        variables.update({k: str(v) for k, v in extra_vars.items()})
+        cmd = ["ansible-playbook", name, *args]
+        for key, value in variables.items():
+            cmd += ["-e", f"{key}={value}"]
+        if check:
+            cmd += ["--check", "--diff"]
+        env = aws_test_env(aws.endpoint)
+        for key in env_drop:
+            env.pop(key, None)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        return Run(proc)
+
+    return run
+
+
+@pytest.fixture
+def key_dir(tmp_path):
+    return tmp_path / "ssh"
+
+
+@pytest.fixture
+def playbook(aws, key_dir):
+    return playbook_runner(aws, key_dir)
+
+
+class Launched:
+    """One launch shared by tests that only read what it made.
+
+    The `aws` fixture resets moto, so in a module, tests that use `launched` come first.
+    """
+
+    def __init__(self, aws, key_dir, run):
+        self.aws, self.key_dir, self.run = aws, key_dir, run
+        self.playbook = playbook_runner(aws, key_dir)
+
+
+@pytest.fixture(scope="module")
+def launched(moto_endpoint, tmp_path_factory):
+    aws = reset_moto(moto_endpoint)
+    key_dir = tmp_path_factory.mktemp("launched") / "ssh"
+    run = playbook_runner(aws, key_dir)("launch.yml")
+    assert run.rc == 0, run
+    return Launched(aws, key_dir, run)

@@ -1,0 +1,66 @@
+"""The aws_ec2 inventory finds what launch.yml made, as setup-notebook.yml will see it."""
+
+import json
+import subprocess
+
+from conftest import ROOT, aws_test_env
+
+
+def inventory(aws, *args):
+    proc = subprocess.run(["ansible-inventory", "-i", "inventory/ec2lab.aws_ec2.yml", *args],
+                          cwd=ROOT, env=aws_test_env(aws.endpoint), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _plain(value):
+    """ansible-core 2.19 wraps strings in --list output as {"__ansible_unsafe": ...}."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def group_hosts(aws, group):
+    listing = _plain(json.loads(inventory(aws, "--list")))
+    return listing.get(group, {}).get("hosts", [])
+
+
+def test_running_workstation_is_in_the_ec2lab_group(launched):
+    aws = launched.aws
+    [instance] = aws.instances()
+    assert group_hosts(aws, "ec2lab") == ["nb"]
+    host = json.loads(inventory(aws, "--host", "nb"))
+    assert host["ansible_host"] == instance["PublicIpAddress"]
+    assert host["ansible_user"] == "ubuntu"
+    assert host["ansible_ssh_private_key_file"] == "~/.ssh/ec2lab-nb.pem"
+    assert host["ec2lab_name"] == "nb"
+
+
+def test_stopped_and_foreign_instances_are_not_listed(launched):
+    aws = launched.aws
+    aws.ec2.run_instances(ImageId="ami-0a1b2c3d4e5f60003", MinCount=1, MaxCount=1,
+                          TagSpecifications=[{"ResourceType": "instance",
+                                              "Tags": [{"Key": "Name", "Value": "not-ours"}]}])
+    assert group_hosts(aws, "ec2lab") == ["nb"]
+    assert "not-ours" not in inventory(aws, "--graph")
+    [instance] = aws.instances()
+    aws.ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+    assert group_hosts(aws, "ec2lab") == []
+
+
+def test_private_address_when_asked(playbook, aws):
+    assert playbook("launch.yml", ec2lab_public_ip="false").rc == 0
+    [instance] = aws.instances()
+    host = json.loads(inventory(aws, "--host", "nb"))
+    assert host["ansible_host"] == instance["PrivateIpAddress"]
+
+
+def test_unreachable_endpoint_fails_instead_of_listing_nothing(aws):
+    env = aws_test_env("http://127.0.0.1:9")
+    proc = subprocess.run(["ansible-inventory", "-i", "inventory/ec2lab.aws_ec2.yml", "--graph"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0

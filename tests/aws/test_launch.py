@@ -1,0 +1,121 @@
+"""launch.yml against moto: what a user (and their security reviewer) would check afterwards."""
+
+import json
+import stat
+
+NOBLE_AMD64 = "ami-0a1b2c3d4e5f60003"  # newest 24.04 amd64 image in tests/moto/amis.json
+NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"
+
+
+def test_launch_makes_one_locked_down_instance(launched):
+    aws, key_dir, run = launched.aws, launched.key_dir, launched.run
+
+    [instance] = aws.instances()
+    assert instance["State"]["Name"] == "running"
+    assert instance["InstanceType"] == "t3.medium"
+    assert instance["ImageId"] == NOBLE_AMD64
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags["Name"] == "nb" and tags["ec2lab:name"] == "nb" and "ec2lab:owner" in tags
+    assert instance["IamInstanceProfile"]["Arn"].endswith("instance-profile/ec2lab-nb")
+
+    volumes = {v["Attachments"][0]["Device"]: v for v in aws.volumes(**{"attachment.instance-id": instance["InstanceId"]})}
+    assert volumes["/dev/sda1"]["Encrypted"] and volumes["/dev/sda1"]["VolumeType"] == "gp3"
+    data = volumes["/dev/sdf"]
+    assert data["Encrypted"] and data["Size"] == 20
+    [described] = aws.instances()
+    delete_on_termination = {m["DeviceName"]: m["Ebs"]["DeleteOnTermination"] for m in described["BlockDeviceMappings"]}
+    assert delete_on_termination == {"/dev/sda1": True, "/dev/sdf": False}
+
+    [group] = aws.ec2.describe_security_groups(GroupIds=[g["GroupId"] for g in instance["SecurityGroups"]])["SecurityGroups"]
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], [r["CidrIp"] for r in p["IpRanges"]], p.get("Ipv6Ranges", []))
+            for p in group["IpPermissions"]] == [("tcp", 22, 22, ["203.0.113.10/32"], [])]
+
+    key = key_dir / "ec2lab-nb.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o400
+    assert key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert "Workstation nb in us-west-2" in run.output and "setup-notebook.yml" in run.output
+
+
+def test_bucket_is_private_encrypted_and_the_only_thing_the_role_may_use(launched):
+    aws = launched.aws
+    [bucket] = aws.ec2lab_resources()["buckets"]
+    assert bucket == "ec2lab-nb-123456789012"
+    block = aws.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    rules = aws.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    role = aws.iam.get_role(RoleName="ec2lab-nb")["Role"]
+    assume = role["AssumeRolePolicyDocument"]
+    assume = json.loads(assume) if isinstance(assume, str) else assume
+    assert assume["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    assert aws.iam.list_attached_role_policies(RoleName="ec2lab-nb")["AttachedPolicies"] == []
+    [policy_name] = aws.iam.list_role_policies(RoleName="ec2lab-nb")["PolicyNames"]
+    document = aws.iam.get_role_policy(RoleName="ec2lab-nb", PolicyName=policy_name)["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    resources = {r for s in document["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])}
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+    assert all(a.startswith("s3:") for s in document["Statement"] for a in s["Action"])
+
+
+def test_second_launch_changes_nothing(launched):
+    again = launched.playbook("launch.yml")
+    assert again.rc == 0, again
+    assert again.recap()["changed"] == 0, again
+    assert len(launched.aws.instances()) == 1
+
+
+def test_check_mode_after_launch_reports_no_change(launched):
+    run = launched.playbook("launch.yml", check=True)
+    assert run.rc == 0, run
+    assert run.recap()["changed"] == 0, run
+
+
+def test_check_mode_on_an_empty_account_creates_nothing(playbook, aws, key_dir):
+    run = playbook("launch.yml", check=True)
+    assert run.rc == 0, run
+    assert run.recap()["changed"] > 0  # it reports what it would do
+    assert aws.nothing_for("nb")
+    assert not (key_dir / "ec2lab-nb.pem").exists()
+
+
+def test_graviton_type_gets_the_arm64_image(playbook, aws):
+    assert playbook("launch.yml", ec2lab_instance_type="t4g.medium").rc == 0
+    [instance] = aws.instances()
+    assert instance["ImageId"] == NOBLE_ARM64
+
+
+def test_caller_public_ip_is_looked_up_when_no_cidr_is_given(playbook, aws, tmp_path):
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"198.51.100.23\n")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        run = playbook("launch.yml", ec2lab_ssh_cidrs="",
+                       ec2lab_public_ip_url=f"http://127.0.0.1:{server.server_port}/")
+    finally:
+        server.shutdown()
+    assert run.rc == 0, run
+    [group] = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["ec2lab-nb"]}])["SecurityGroups"]
+    assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["198.51.100.23/32"]
+
+
+def test_two_names_do_not_touch_each_other(playbook, aws):
+    assert playbook("launch.yml", ec2lab_name="alice").rc == 0
+    assert playbook("launch.yml", ec2lab_name="bob").rc == 0
+    assert playbook("terminate.yml", ec2lab_name="alice", ec2lab_purge="true").rc == 0
+    assert aws.nothing_for("alice")
+    [bob] = aws.instances("bob")
+    assert bob["State"]["Name"] == "running"
+    assert aws.ec2lab_resources("bob")["buckets"] == ["ec2lab-bob-123456789012"]

@@ -1,0 +1,42 @@
+"""terminate.yml: back to nothing, except the data the user would not want to lose."""
+
+import stat
+
+
+def test_terminate_keeps_data_and_a_relaunch_reattaches_it(playbook, aws, key_dir):
+    assert playbook("launch.yml").rc == 0
+    [data_volume] = aws.volumes(**{"tag:ec2lab:role": "data"})
+
+    run = playbook("terminate.yml")
+    assert run.rc == 0, run
+    left = aws.ec2lab_resources()
+    assert left["instances"] == [] and left["security_groups"] == [] and left["key_pairs"] == []
+    assert left["roles"] == [] and left["instance_profiles"] == []
+    assert left["volumes"] == [data_volume["VolumeId"]]
+    assert aws.volumes(**{"volume-id": data_volume["VolumeId"]})[0]["State"] == "available"
+    assert left["buckets"] == ["ec2lab-nb-123456789012"]
+    assert (key_dir / "ec2lab-nb.pem").exists()
+    assert "Kept: the data volume" in run.output
+
+    relaunch = playbook("launch.yml")
+    assert relaunch.rc == 0, relaunch
+    [instance] = aws.instances()
+    attached = aws.volumes(**{"attachment.instance-id": instance["InstanceId"]})
+    assert data_volume["VolumeId"] in [v["VolumeId"] for v in attached]
+    assert stat.S_IMODE((key_dir / "ec2lab-nb.pem").stat().st_mode) == 0o400
+
+
+def test_purge_leaves_nothing(playbook, aws, key_dir):
+    assert playbook("launch.yml").rc == 0
+    run = playbook("terminate.yml", ec2lab_purge="true")
+    assert run.rc == 0, run
+    assert aws.nothing_for("nb"), aws.ec2lab_resources()
+    assert not (key_dir / "ec2lab-nb.pem").exists()
+
+
+def test_terminate_twice_is_harmless(playbook, aws):
+    assert playbook("launch.yml").rc == 0
+    assert playbook("terminate.yml").rc == 0
+    again = playbook("terminate.yml")
+    assert again.rc == 0, again
+    assert again.recap()["changed"] == 0, again
