@@ -94,9 +94,12 @@ def aws(moto_endpoint):
 class Aws:
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
-        self.ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION)
-        self.s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
-        self.iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+        self.ec2 = session.client("ec2", endpoint_url=endpoint)
+        self.s3 = session.client("s3", endpoint_url=endpoint)
+        self.iam = session.client("iam", endpoint_url=endpoint)
 
     def instances(self, name: str = "nb", states=("pending", "running", "stopping", "stopped")):
         pages = self.ec2.describe_instances(Filters=[
