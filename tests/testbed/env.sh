@@ -8,9 +8,9 @@
 
 __ec2lab_testbed_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 __ec2lab_testbed_run=${EC2LAB_TESTBED_RUNTIME_DIR:-${XDG_RUNTIME_DIR:-/tmp}/ec2lab-testbed-$(id -u)}
-mkdir -p -m 0700 "$__ec2lab_testbed_run"
+install -d -m 0700 "$__ec2lab_testbed_run"
 __ec2lab_testbed_nofile=$(ulimit -Hn)
-[ "$__ec2lab_testbed_nofile" = unlimited ] && __ec2lab_testbed_nofile=1048576
+if [ "$__ec2lab_testbed_nofile" = unlimited ]; then __ec2lab_testbed_nofile=1048576; fi
 cat >"$__ec2lab_testbed_run/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=${__ec2lab_testbed_nofile}:${__ec2lab_testbed_nofile}", "nproc=32768:32768"]

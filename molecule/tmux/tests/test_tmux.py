@@ -1,10 +1,12 @@
 """What a user of the notebook host notices about tmux: it runs, and work started in it outlives
 the SSH connection that started it."""
 
+import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -33,6 +35,7 @@ def ssh():
                                     stderr=subprocess.DEVNULL)
         return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
+    run.base = base
     yield run
     run("tmux kill-server")
 
@@ -86,3 +89,44 @@ def test_configured_history_limit_is_in_effect(ssh):
 def test_mouse_is_on(ssh):
     ssh(f"tmux new-session -d -s mouse '{SESSION_SLEEP}'")
     assert ssh("tmux show-options -g mouse").stdout.strip() == "mouse on"
+
+
+def apply_role(**extra_vars):
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         "-e", json.dumps({"tmux_history_limit": 12345, **extra_vars}),
+         str(Path(__file__).parent / "apply_role.yml")],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+
+
+def test_auto_attach_puts_an_interactive_login_into_tmux(ssh):
+    assert apply_role(tmux_auto_attach=True).returncode == 0
+    try:
+        ssh("tmux kill-server")
+        # An interactive login (a terminal, no command), like `ssh notebook`.
+        login = subprocess.Popen(ssh.base[:1] + ["-tt"] + ssh.base[1:],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            wait_for_session(ssh, "main")
+            listed = ssh("tmux list-sessions -F '#{session_name} #{session_attached}'")
+            assert listed.stdout.split() == ["main", "1"]
+        finally:
+            login.kill()
+            login.wait(timeout=10)
+    finally:
+        assert apply_role(tmux_auto_attach=False).returncode == 0
+
+
+def test_logins_stay_plain_by_default(ssh):
+    ssh("tmux kill-server")
+    login = subprocess.Popen(ssh.base[:1] + ["-tt"] + ssh.base[1:],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)
+        assert ssh("tmux has-session -t main").returncode != 0
+    finally:
+        login.kill()
+        login.wait(timeout=10)

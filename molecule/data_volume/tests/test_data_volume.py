@@ -1,0 +1,103 @@
+"""What the user of the notebook host notices about the data volume: it is
+mounted at /data from /etc/fstab by UUID with nofail, they can write to it,
+and nothing on it is lost when the role runs again."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+EXPECTED = {
+    "ec2lab-data-volume": {"fstype": "ext4", "preexisting": None},
+    "ec2lab-data-volume-xfs": {
+        "fstype": "xfs",
+        "preexisting": ("precious.txt", "results of a week of training\n"),
+    },
+}
+
+
+@pytest.fixture(name="expected")
+def fixture_expected(host):
+    return EXPECTED[host.backend.get_hostname()]
+
+
+def fstab_entry(host):
+    line = host.check_output("findmnt --fstab --noheadings --raw "
+                             "--output SOURCE,TARGET,FSTYPE,OPTIONS /data")
+    return line.split()
+
+
+def test_mounted_from_fstab_by_uuid_with_nofail(host, expected):
+    source, target, fstype, options = fstab_entry(host)
+    assert target == "/data"
+    assert fstype == expected["fstype"]
+    assert "nofail" in options.split(",")
+    assert source.startswith("UUID=")
+    with host.sudo():
+        device = host.check_output("findmnt --noheadings --output SOURCE /data")
+        uuid = host.check_output(f"blkid --probe --match-tag UUID --output value {device}")
+        live_fstype = host.check_output("findmnt --noheadings --output FSTYPE /data")
+    assert source == f"UUID={uuid}"
+    assert live_fstype == expected["fstype"]
+
+
+def test_fstab_entry_alone_mounts_the_volume(host):
+    with host.sudo():
+        host.check_output("umount /data")
+        host.check_output("mount /data")
+    assert host.mount_point("/data").exists
+
+
+def test_login_user_can_write_to_the_volume(host):
+    host.check_output("echo notebook-output > /data/written-by-test.txt")
+    assert host.check_output("cat /data/written-by-test.txt") == "notebook-output"
+    assert host.check_output("stat -c %U /data/written-by-test.txt") == "ubuntu"
+
+
+def test_file_written_before_rerun_survives(host):
+    assert host.file("/data/before-rerun.txt").content_string == (
+        "written before the role ran again\n")
+
+
+def test_existing_data_is_kept(host, expected):
+    if expected["preexisting"] is None:
+        pytest.skip("this volume was blank")
+    name, content = expected["preexisting"]
+    assert host.file(f"/data/{name}").content_string == content
+
+
+def apply_role(host, **extra_vars):
+    """Run the role against this host with extra vars, as a user would."""
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         "--limit", host.backend.get_hostname(),
+         "-e", json.dumps(extra_vars), str(Path(__file__).parent / "apply_role.yml")],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+
+
+def test_other_file_system_is_an_error_not_a_reformat(host, expected):
+    other = "xfs" if expected["fstype"] == "ext4" else "ext4"
+    result = apply_role(host, data_volume_fstype=other)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"already holds a file system of type {expected['fstype']}" in output
+    assert "the role never reformats" in output
+    assert host.file("/data/before-rerun.txt").exists
+    assert host.check_output("findmnt --noheadings --output FSTYPE /data") == expected["fstype"]
+
+
+def test_missing_volume_says_what_was_looked_for(host, expected):
+    if expected["preexisting"] is not None:
+        pytest.skip("one host is enough")
+    result = apply_role(host, data_volume_device="",
+                        data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
+                        data_volume_device_timeout=1)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert ("/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0aaaaaaaaaaaaaaaa"
+            " does not exist") in output
+    # The disks that are there, so the user sees what to point the role at.
+    assert "nvme-Amazon_Elastic_Block_Store_vol0" in output.split("/dev/disk/by-id:")[1]
