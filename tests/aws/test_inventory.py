@@ -29,15 +29,30 @@ def group_hosts(aws, group):
     return listing.get(group, {}).get("hosts", [])
 
 
+def host_vars(aws, host, *names):
+    """The variables as a play on `host` sees them (templated), without connecting to it."""
+    proc = subprocess.run(
+        ["ansible", "-i", "inventory/", host, "-m", "ansible.builtin.debug", "-a",
+         "msg={{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}"],
+        cwd=ROOT, env=aws_test_env(aws.endpoint), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(json.loads(proc.stdout.split("=>", 1)[1])["msg"])
+
+
 def test_running_workstation_is_in_the_ec2lab_group(launched):
     aws = launched.aws
     [instance] = aws.instances()
     assert group_hosts(aws, "ec2lab") == ["nb"]
-    host = json.loads(inventory(aws, "--host", "nb"))
-    assert host["ansible_host"] == instance["PublicIpAddress"]
-    assert host["ansible_user"] == "ubuntu"
-    assert host["ansible_ssh_private_key_file"] == "~/.ssh/ec2lab-nb.pem"
-    assert host["ec2lab_name"] == "nb"
+    data_volume = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
+    assert host_vars(aws, "nb", "ansible_host", "ansible_user", "ansible_ssh_private_key_file",
+                     "ec2lab_name", "ec2lab_region", "ec2lab_data_volume_id") == {
+        "ansible_host": instance["PublicIpAddress"],
+        "ansible_user": "ubuntu",
+        "ansible_ssh_private_key_file": "~/.ssh/ec2lab-nb.pem",
+        "ec2lab_name": "nb",
+        "ec2lab_region": "us-west-2",
+        "ec2lab_data_volume_id": data_volume[0],
+    }
 
 
 def test_stopped_and_foreign_instances_are_not_listed(launched):
@@ -55,8 +70,7 @@ def test_stopped_and_foreign_instances_are_not_listed(launched):
 def test_private_address_when_asked(playbook, aws):
     assert playbook("launch.yml", ec2lab_public_ip="false").rc == 0
     [instance] = aws.instances()
-    host = json.loads(inventory(aws, "--host", "nb"))
-    assert host["ansible_host"] == instance["PrivateIpAddress"]
+    assert host_vars(aws, "nb", "ansible_host") == {"ansible_host": instance["PrivateIpAddress"]}
 
 
 def test_unreachable_endpoint_fails_instead_of_listing_nothing(aws):
