@@ -38,6 +38,9 @@ test-aws: venv ## launch / inventory / terminate against moto
 test-roles: venv ## molecule scenarios for every role (podman containers)
 	tests/bin/run-tests roles
 
+test-e2e: venv ## the whole user path: moto + a container standing in for the instance
+	tests/bin/run-tests e2e
+
 lint: venv ## ansible-lint (production profile) + yamllint
 	tests/bin/run-tests lint
 

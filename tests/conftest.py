@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-west-2"
 CALLER_CIDR = "203.0.113.10/32"
 

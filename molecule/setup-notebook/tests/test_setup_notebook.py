@@ -1,0 +1,63 @@
+"""A workstation after setup-notebook.yml, checked the way its user would check it."""
+
+import json
+import re
+
+URL = "http://127.0.0.1:8888"
+
+
+def login(host, command):
+    return host.run(f"bash -lc {command!r}")
+
+
+def token(host):
+    with host.sudo():
+        found = host.run("find /home/ubuntu/.jupyter -maxdepth 1 -name '*token*' -type f")
+        return host.file(found.stdout.split()[0]).content_string.strip()
+
+
+def test_tools_are_on_the_users_path(host):
+    assert login(host, "tmux -V").stdout.startswith("tmux ")
+    assert login(host, "conda --version").stdout.strip() == "conda 0.0.0-fixture"
+    assert "aws-cli/2.99.0-fixture" in login(host, "aws --version").stdout
+
+
+def test_aws_cli_has_a_region_and_no_keys(host):
+    assert login(host, "aws configure get region").stdout.strip() == "eu-central-1"
+    config = host.file("/home/ubuntu/.aws/config").content_string
+    assert "aws_access_key_id" not in config and "aws_secret_access_key" not in config
+    assert not host.file("/home/ubuntu/.aws/credentials").exists
+
+
+def test_data_volume_is_mounted_and_holds_the_notebooks(host):
+    mount = host.run("findmnt -n -o SOURCE,TARGET --target /data/notebooks")
+    assert mount.rc == 0 and mount.stdout.split()[1] == "/data"
+    assert mount.stdout.split()[0].startswith("/dev/loop")
+    assert host.file("/data/notebooks").user == "ubuntu"
+
+
+def test_jupyter_runs_from_the_conda_prefix_on_loopback_only(host):
+    service = host.service("jupyterlab")
+    assert service.is_running and service.is_enabled
+    with host.sudo():
+        unit = host.run("systemctl cat jupyterlab").stdout
+    assert "/opt/conda/" in unit
+    listening = host.run("ss -Htlnp").stdout
+    ports = re.findall(r"\s(\S+):8888\s", listening)
+    assert ports and set(ports) == {"127.0.0.1"}, listening
+
+
+def test_jupyter_answers_only_with_the_token(host):
+    anonymous = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' {URL}/api/status")
+    assert anonymous.stdout == "403"
+    authed = host.run(f"curl -s -H 'Authorization: token {token(host)}' {URL}/api/status")
+    assert authed.rc == 0 and "started" in json.loads(authed.stdout)
+
+
+def test_new_notebook_lands_on_the_data_volume(host):
+    body = json.dumps({"type": "notebook"})
+    created = host.run(
+        f"curl -s -X PUT -H 'Authorization: token {token(host)}' -d '{body}' {URL}/api/contents/molecule.ipynb"
+    )
+    assert created.rc == 0, created.stderr
+    assert host.file("/data/notebooks/molecule.ipynb").exists
