@@ -1,4 +1,5 @@
-"""A moto server on 127.0.0.1 standing in for AWS, and helpers that run the real playbooks."""
+"""Shared test bed for the AWS side: a moto server on 127.0.0.1 standing in for AWS, and helpers
+that run the real playbooks. Fixtures are re-exported by tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -166,6 +167,8 @@ def playbook_runner(aws: "Aws", key_dir: Path):
         if check:
             cmd += ["--check", "--diff"]
         env = aws_test_env(aws.endpoint)
+        # The SSH alias files land in this HOME, never in the real one.
+        env["HOME"] = str(key_dir.parent / "home")
         for key in env_drop:
             env.pop(key, None)
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -3,7 +3,7 @@
 import json
 import subprocess
 
-from conftest import ROOT, aws_test_env
+from testlib import ROOT, aws_test_env
 
 
 def inventory(aws, *args):

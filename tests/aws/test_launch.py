@@ -36,6 +36,11 @@ def test_launch_makes_one_locked_down_instance(launched):
     assert key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert "Workstation nb in us-west-2" in run.output and "setup-notebook.yml" in run.output
 
+    aliases = (key_dir.parent / "home/.ssh/config.d/ec2lab").read_text()
+    assert "Host nb nb-jupyter" in aliases
+    assert f"HostName {instance['PublicIpAddress']}" in aliases
+    assert f"IdentityFile {key_dir}/ec2lab-nb.pem" in aliases
+
 
 def test_bucket_is_private_encrypted_and_the_only_thing_the_role_may_use(launched):
     aws = launched.aws

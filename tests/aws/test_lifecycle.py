@@ -1,7 +1,7 @@
 """stop / start / status: what a user sees between launch and terminate."""
 
 
-def test_stop_start_and_status(playbook, aws):
+def test_stop_start_and_status(playbook, aws, key_dir):
     assert playbook("launch.yml").rc == 0
     assert playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type="t4g.large").rc == 0
 
@@ -24,6 +24,8 @@ def test_stop_start_and_status(playbook, aws):
     [nb] = aws.instances("nb")
     assert nb["State"]["Name"] == "running"
     assert f"nb is running at {nb['PublicIpAddress']}" in start.output
+    aliases = ((key_dir.parent / "home") / ".ssh/config.d/ec2lab").read_text()
+    assert f"HostName {nb['PublicIpAddress']}" in aliases  # the alias followed the new IP
     again = playbook("start.yml")
     assert again.rc == 0 and again.recap()["changed"] == 0, again
 

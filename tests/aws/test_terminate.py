@@ -17,6 +17,8 @@ def test_terminate_keeps_data_and_a_relaunch_reattaches_it(playbook, aws, key_di
     assert left["buckets"] == ["ec2lab-nb-123456789012"]
     assert (key_dir / "ec2lab-nb.pem").exists()
     assert "Kept: the data volume" in run.output
+    home_ssh = key_dir.parent / "home/.ssh"
+    assert not (home_ssh / "config.d/ec2lab").exists() or "Host nb" not in (home_ssh / "config.d/ec2lab").read_text()
 
     relaunch = playbook("launch.yml")
     assert relaunch.rc == 0, relaunch

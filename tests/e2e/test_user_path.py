@@ -1,0 +1,145 @@
+"""The whole path a user walks, offline: launch.yml against moto, the aws_ec2 inventory finds
+the instance, setup-notebook.yml converges the container standing in for it, then `ssh nb`,
+`ssh -N -f nb-jupyter`, a notebook cell through the tunnel, a real browser, terminate.yml.
+
+Only the address differs from real use: an inventory overlay points host `nb` at the
+container's sshd on 127.0.0.1 and the installers at the fixtures on its own loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jupyter_client import Jupyter
+from testlib import CALLER_CIDR, ROOT, aws_test_env
+
+ARTIFACTS = ROOT / "tests" / "output" / "e2e"
+
+
+class User:
+    """A user at the repository root whose ~/.ssh is a fresh directory of the test's.
+
+    ssh finds ~/.ssh through the password database, not $HOME, so every command runs in a
+    private mount namespace with that directory mounted over the real ~/.ssh: the user's own
+    ssh, Ansible and the aliases all see it, and the real ~/.ssh is never touched.
+    """
+
+    def __init__(self, ssh_dir: Path, endpoint: str):
+        self.ssh_dir = ssh_dir
+        self.env = aws_test_env(endpoint)
+        self.real_ssh_dir = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ssh"
+        self.real_ssh_dir.mkdir(mode=0o700, exist_ok=True)
+
+    def run(self, *argv: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+        namespaced = ["unshare", "-m", "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
+                      str(self.ssh_dir), str(self.real_ssh_dir), *argv]
+        proc = subprocess.run(namespaced, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert proc.returncode == 0, f"{' '.join(argv)}\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
+        return proc
+
+
+@pytest.fixture(scope="module")
+def user(moto_endpoint, tmp_path_factory):
+    ssh_dir = tmp_path_factory.mktemp("home") / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    return User(ssh_dir, moto_endpoint)
+
+
+def write_overlay(user: User, instance, data_volume_id: str) -> Path:
+    fixtures = instance.fixtures
+    overlay = {
+        "ec2lab": {
+            "hosts": {
+                "nb": {
+                    "ansible_host": instance.address,
+                    "ansible_port": instance.port,
+                    "conda_installer_url": "http://127.0.0.1:8000/conda/ec2lab-fixture-conda-0.0.0-Linux.sh",
+                    "conda_installer_sha256": (fixtures / "conda/ec2lab-fixture-conda-0.0.0-Linux.sh.sha256")
+                    .read_text().split()[0],
+                    "awscli_bundle_url": "http://127.0.0.1:8000/awscli",
+                    "awscli_version": "2.99.0-fixture",
+                    "awscli_bundle_sha256": {
+                        arch: (fixtures / f"awscli/awscli-exe-linux-{arch}-2.99.0-fixture.zip.sha256").read_text().strip()
+                        for arch in ("x86_64", "aarch64")
+                    },
+                }
+            }
+        }
+    }
+    path = user.ssh_dir.parent / "overlay.yml"
+    path.write_text(yaml.safe_dump(overlay))
+    return path
+
+
+def test_user_path(user, instance, aws):
+    # 1. launch.yml against moto: key pair, SG, bucket, role, data volume, instance.
+    user.run("ansible-playbook", "launch.yml", "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}",
+             "-e", "ec2lab_wait_for_ssh=false")
+    key = user.ssh_dir / "ec2lab-nb.pem"
+    assert key.stat().st_mode & 0o777 == 0o400
+    [described] = aws.instances()
+    data_volume_id = next(m["Ebs"]["VolumeId"] for m in described["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
+
+    # 2. The container boots as that instance would: the key pair's public half authorised
+    #    for ubuntu (cloud-init's job), the EBS volume under its Nitro NVMe name (udev's job).
+    public_key = user.run("ssh-keygen", "-y", "-f", str(key)).stdout
+    instance.exec("sh", "-ec", "cat > ~ubuntu/.ssh/authorized_keys", stdin=public_key)
+    instance.exec("sh", "-ec", f"mkdir -p /dev/disk/by-id && ln -sfn ../../{Path(instance.loop_device()).name} "
+                  f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{data_volume_id.replace('-', '')}")
+
+    # 3. The aws_ec2 inventory finds it; the overlay only changes where `nb` is reached.
+    graph = user.run("ansible-inventory", "--graph", "ec2lab").stdout
+    assert "nb" in graph
+    overlay = write_overlay(user, instance, data_volume_id)
+
+    # 4. setup-notebook.yml converges it and prints how to reach JupyterLab.
+    setup = user.run("ansible-playbook", "-i", "inventory/", "-i", str(overlay), "setup-notebook.yml")
+    token = re.search(r"Token \(.*?\): ([0-9a-f]{32,})", setup.stdout).group(1)
+    local_port = int(re.search(r"ssh -N -f nb-jupyter\S*.*?http://127\.0\.0\.1:(\d+)/lab", setup.stdout, re.S).group(1))
+
+    # 5. `ssh nb` works with nothing but the alias.
+    who = user.run("ssh", "-o", "BatchMode=yes", "nb", "id -un; findmnt -n -o TARGET --target /data/notebooks")
+    assert who.stdout.split() == ["ubuntu", "/data"]
+    config = (user.ssh_dir / "config").read_text()
+    assert config.count("Include") == 1
+
+    # 6. The tunnel alias opens the tunnel the lecture builds by hand.
+    user.run("ssh", "-o", "BatchMode=yes", "-N", "-f", "nb-jupyter")
+    try:
+        jupyter = Jupyter(f"http://127.0.0.1:{local_port}", token)
+        deadline = time.monotonic() + 30
+        while jupyter.status_code(authenticated=False) != 403 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert jupyter.status_code(authenticated=False) == 403
+        assert jupyter.status_code() == 200
+        assert jupyter.run_cell("print(6 * 7)").strip() == "42"
+
+        # 7. A real browser opens JupyterLab through the tunnel and runs a cell.
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        if os.path.exists("/usr/bin/chromium"):
+            browser = user.run(sys.executable, str(ROOT / "tests/e2e/browser.py"), "--url",
+                               f"http://127.0.0.1:{local_port}", "--token", token,
+                               "--screenshot", str(ARTIFACTS / "jupyterlab.png"), timeout=300)
+            assert re.search(r"3\.\d+\.\d+", browser.stdout), browser.stdout
+        else:
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+    finally:
+        user.run("pkill", "-f", "ssh -o BatchMode=yes -N -f nb-jupyter", check=False)
+
+    # 8. terminate.yml removes the aliases and the AWS resources; the data volume stays.
+    user.run("ansible-playbook", "terminate.yml")
+    aliases = user.ssh_dir / "config.d" / "ec2lab"
+    assert not aliases.exists() or "Host nb" not in aliases.read_text()
+    assert user.run("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "nb", "true", check=False).returncode != 0
+    left = aws.ec2lab_resources()
+    assert left["instances"] == [] and left["volumes"] == [data_volume_id]
