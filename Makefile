@@ -20,11 +20,11 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed ## create .venv with the pinned controller + test dependencies
 
-demo: venv ## launch a notebook host against moto on loopback (no AWS account needed)
-	tests/bin/demo up
+demo: venv ## the whole path offline: moto for AWS, a container for the instance (root + podman)
+	source tests/testbed/env.sh && tests/bin/demo up
 
-demo-clean: venv ## tear the demo down again
-	tests/bin/demo down
+demo-clean: venv ## terminate the demo, remove its aliases, container and moto
+	source tests/testbed/env.sh && tests/bin/demo down
 
 test: venv ## every test: lint, unit, AWS (moto), roles and end to end (containers)
 	tests/bin/run-tests all

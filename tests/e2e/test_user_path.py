@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-
 from jupyter_client import Jupyter
 from testlib import CALLER_CIDR, ROOT, aws_test_env
 
@@ -55,32 +53,6 @@ def user(moto_endpoint, tmp_path_factory):
     return User(ssh_dir, moto_endpoint)
 
 
-def write_overlay(user: User, instance, data_volume_id: str) -> Path:
-    fixtures = instance.fixtures
-    overlay = {
-        "ec2lab": {
-            "hosts": {
-                "nb": {
-                    "ansible_host": instance.address,
-                    "ansible_port": instance.port,
-                    "conda_installer_url": "http://127.0.0.1:8000/conda/ec2lab-fixture-conda-0.0.0-Linux.sh",
-                    "conda_installer_sha256": (fixtures / "conda/ec2lab-fixture-conda-0.0.0-Linux.sh.sha256")
-                    .read_text().split()[0],
-                    "awscli_bundle_url": "http://127.0.0.1:8000/awscli",
-                    "awscli_version": "2.99.0-fixture",
-                    "awscli_bundle_sha256": {
-                        arch: (fixtures / f"awscli/awscli-exe-linux-{arch}-2.99.0-fixture.zip.sha256").read_text().strip()
-                        for arch in ("x86_64", "aarch64")
-                    },
-                }
-            }
-        }
-    }
-    path = user.ssh_dir.parent / "overlay.yml"
-    path.write_text(yaml.safe_dump(overlay))
-    return path
-
-
 def test_user_path(user, instance, aws):
     # 1. launch.yml against moto: key pair, SG, bucket, role, data volume, instance.
     user.run("ansible-playbook", "launch.yml", "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}",
@@ -92,15 +64,12 @@ def test_user_path(user, instance, aws):
 
     # 2. The container boots as that instance would: the key pair's public half authorised
     #    for ubuntu (cloud-init's job), the EBS volume under its Nitro NVMe name (udev's job).
-    public_key = user.run("ssh-keygen", "-y", "-f", str(key)).stdout
-    instance.exec("sh", "-ec", "cat > ~ubuntu/.ssh/authorized_keys", stdin=public_key)
-    instance.exec("sh", "-ec", f"mkdir -p /dev/disk/by-id && ln -sfn ../../{Path(instance.loop_device()).name} "
-                  f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{data_volume_id.replace('-', '')}")
+    instance.boot_as(user.run("ssh-keygen", "-y", "-f", str(key)).stdout, data_volume_id)
 
     # 3. The aws_ec2 inventory finds it; the overlay only changes where `nb` is reached.
     graph = user.run("ansible-inventory", "--graph", "ec2lab").stdout
     assert "nb" in graph
-    overlay = write_overlay(user, instance, data_volume_id)
+    overlay = instance.inventory_overlay("nb", user.ssh_dir.parent / "overlay.yml")
 
     # 4. setup-notebook.yml converges it and prints how to reach JupyterLab.
     setup = user.run("ansible-playbook", "-i", "inventory/", "-i", str(overlay), "setup-notebook.yml")

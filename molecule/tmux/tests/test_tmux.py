@@ -28,14 +28,18 @@ def ssh():
         f"{instance['user']}@{instance['address']}",
     ]
 
+    # A user's terminal always has a TERM, which ssh -tt passes on; CI runs without one.
+    env = dict(os.environ, TERM=os.environ.get("TERM") or "xterm-256color")
+
     def run(command, tty=False, background=False):
         argv = base[:-1] + (["-tt"] if tty else []) + base[-1:] + [command]
         if background:
             return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+                                    stderr=subprocess.DEVNULL, env=env)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False, env=env)
 
     run.base = base
+    run.env = env
     yield run
     run("tmux kill-server")
 
@@ -107,7 +111,7 @@ def test_auto_attach_puts_an_interactive_login_into_tmux(ssh):
         # An interactive login (a terminal, no command), like `ssh notebook`.
         login = subprocess.Popen(ssh.base[:1] + ["-tt"] + ssh.base[1:],
                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+                                 stderr=subprocess.DEVNULL, env=ssh.env)
         try:
             wait_for_session(ssh, "main")
             listed = ssh("tmux list-sessions -F '#{session_name} #{session_attached}'")
@@ -123,7 +127,7 @@ def test_logins_stay_plain_by_default(ssh):
     ssh("tmux kill-server")
     login = subprocess.Popen(ssh.base[:1] + ["-tt"] + ssh.base[1:],
                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stderr=subprocess.DEVNULL, env=ssh.env)
     try:
         time.sleep(3)
         assert ssh("tmux has-session -t main").returncode != 0
