@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""setup-notebook.yml on one fresh container (tests/testbed), offline: the first converge and
+the idempotent re-run, each as a ratio to a baseline measured in this run — an Ansible ping of
+the same host (the fixed cost of reaching it at all).   targets: first <= 3 min, re-run <= 20 s
+
+Needs root, podman and `source tests/testbed/env.sh`.  Usage: bench/setup_notebook.py
+"""
+
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from testbed.instance import Instance  # noqa: E402
+
+
+def timed(argv):
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    return time.perf_counter() - start, proc.stdout
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="ec2lab-bench-") as tmp:
+        work = Path(tmp)
+        instance = Instance("ec2lab-bench", work).create()
+        try:
+            inventory = instance.inventory_overlay("bench", work / "inventory.yml")
+            hosts = yaml.safe_load(inventory.read_text())
+            host = hosts["ec2lab"]["hosts"]["bench"]
+            host.update(ansible_user="ubuntu", ansible_ssh_private_key_file=str(work / "id_ed25519"),
+                        ansible_ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                        ec2lab_data_volume_id="", data_volume_device="/dev/" + instance_loop(instance))
+            inventory.write_text(yaml.safe_dump(hosts))
+            base = ["-i", str(inventory)]
+            ping = statistics.median(timed(["ansible", *base, "bench", "-m", "ansible.builtin.ping"])[0]
+                                     for _ in range(3))
+            play = ["ansible-playbook", *base, "setup-notebook.yml", "-e", "ec2lab_setup_ssh_alias=false"]
+            first, _ = timed(play)
+            rerun, output = timed(play)
+            changed = re.search(r"bench\s+:.*changed=(\d+)", output).group(1)
+            print(f"setup-notebook: ansible ping {ping:5.2f} s | first converge {first:6.1f} s = {first / ping:5.0f}x "
+                  f"(target <= 180 s) | re-run {rerun:5.1f} s = {rerun / ping:4.0f}x, changed={changed} "
+                  "(target <= 20 s, changed=0)")
+        finally:
+            instance.destroy()
+
+
+def instance_loop(instance):
+    labels = subprocess.run(["podman", "inspect", "--format", "{{ index .Config.Labels \"ec2lab.testbed.loop\" }}",
+                             instance.name], capture_output=True, text=True, check=True).stdout.strip()
+    return Path(labels).name
+
+
+if __name__ == "__main__":
+    main()
