@@ -153,24 +153,31 @@ class Run:
         return f"<rc={self.rc}>\n{self.output[-6000:]}"
 
 
+def playbook_command(aws: "Aws", key_dir: Path, name: str, *args: str, check: bool = False,
+                     env_drop=(), **extra_vars) -> tuple[list[str], dict[str, str]]:
+    """The ansible-playbook command line and environment a user at the repository root runs."""
+    variables = {"ec2lab_key_dir": str(key_dir), "ec2lab_wait_for_ssh": "false"}
+    if name == "launch.yml":
+        variables["ec2lab_ssh_cidrs"] = CALLER_CIDR
+    variables.update({k: str(v) for k, v in extra_vars.items()})
+    cmd = ["ansible-playbook", name, *args]
+    for key, value in variables.items():
+        cmd += ["-e", f"{key}={value}"]
+    if check:
+        cmd += ["--check", "--diff"]
+    env = aws_test_env(aws.endpoint)
+    # The SSH alias files land in this HOME, never in the real one.
+    env["HOME"] = str(key_dir.parent / "home")
+    for key in env_drop:
+        env.pop(key, None)
+    return cmd, env
+
+
 def playbook_runner(aws: "Aws", key_dir: Path):
     """Run a root playbook against moto, as a user would from the repository root."""
 
-    def run(name: str, *args: str, check: bool = False, env_drop=(), **extra_vars) -> Run:
-        variables = {"ec2lab_key_dir": str(key_dir), "ec2lab_wait_for_ssh": "false"}
-        if name == "launch.yml":
-            variables["ec2lab_ssh_cidrs"] = CALLER_CIDR
-        variables.update({k: str(v) for k, v in extra_vars.items()})
-        cmd = ["ansible-playbook", name, *args]
-        for key, value in variables.items():
-            cmd += ["-e", f"{key}={value}"]
-        if check:
-            cmd += ["--check", "--diff"]
-        env = aws_test_env(aws.endpoint)
-        # The SSH alias files land in this HOME, never in the real one.
-        env["HOME"] = str(key_dir.parent / "home")
-        for key in env_drop:
-            env.pop(key, None)
+    def run(name: str, *args: str, **options) -> Run:
+        cmd, env = playbook_command(aws, key_dir, name, *args, **options)
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         return Run(proc)
 

@@ -76,6 +76,11 @@ def test_user_path(user, instance, aws):
     token = re.search(r"Token \(.*?\): ([0-9a-f]{32,})", setup.stdout).group(1)
     local_port = int(re.search(r"ssh -N -f nb-jupyter\S*.*?http://127\.0\.0\.1:(\d+)/lab", setup.stdout, re.S).group(1))
 
+    # The token is shown once, in the summary, and nowhere else — not even with -vvv.
+    verbose = user.run("ansible-playbook", "-vvv", "-i", "inventory/", "-i", str(overlay), "setup-notebook.yml")
+    assert verbose.stdout.count(token) + verbose.stderr.count(token) == 1
+    assert re.search(r"nb\s+:\s+ok=\d+\s+changed=0\s", verbose.stdout), "re-run is not idempotent"
+
     # 5. `ssh nb` works with nothing but the alias.
     who = user.run("ssh", "-o", "BatchMode=yes", "nb", "id -un; findmnt -n -o TARGET --target /data/notebooks")
     assert who.stdout.split() == ["ubuntu", "/data"]
