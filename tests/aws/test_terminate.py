@@ -42,3 +42,35 @@ def test_terminate_twice_is_harmless(playbook, aws):
     again = playbook("terminate.yml")
     assert again.rc == 0, again
     assert again.recap()["changed"] == 0, again
+
+
+TRICKY_SSH_CONFIG = (
+    b"# my laptop's config\r\n"
+    b"Include ~/.ssh/work/*\r\n"
+    b"User alice\r\n"
+    b"\r\n"
+    b"Host *\r\n"
+    b"    IdentityFile ~/.ssh/id_ed25519\r\n"
+    b"    ForwardAgent yes   \r\n"
+    b"Match host *.internal exec \"true\"\r\n"
+    b"    ProxyJump bastion\r\n"
+    b"Host nb-old\r\n"
+    b"    HostName 198.51.100.1"  # no final newline
+)
+
+
+def test_users_ssh_config_is_left_byte_for_byte_but_one_include(playbook, aws, key_dir):
+    ssh_dir = key_dir.parent / "home" / ".ssh"
+    ssh_dir.mkdir(parents=True, mode=0o700)
+    config = ssh_dir / "config"
+    config.write_bytes(TRICKY_SSH_CONFIG)
+    config.chmod(0o600)
+
+    assert playbook("launch.yml").rc == 0
+    after_launch = config.read_bytes()
+    added = after_launch.replace(TRICKY_SSH_CONFIG, b"")
+    assert after_launch.endswith(TRICKY_SSH_CONFIG)  # everything of the user's is still there, in order
+    assert added.count(b"Include") == 1 and b"config.d/ec2lab" in added
+
+    assert playbook("terminate.yml").rc == 0
+    assert config.read_bytes() == TRICKY_SSH_CONFIG

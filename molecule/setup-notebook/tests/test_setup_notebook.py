@@ -61,3 +61,11 @@ def test_new_notebook_lands_on_the_data_volume(host):
     )
     assert created.rc == 0, created.stderr
     assert host.file("/data/notebooks/molecule.ipynb").exists
+
+
+def test_no_aws_keys_in_the_users_environment_or_home(host):
+    environment = login(host, "env").stdout
+    assert "AWS_ACCESS_KEY_ID" not in environment and "AWS_SECRET_ACCESS_KEY" not in environment
+    with host.sudo():
+        found = host.run("grep -rIl -e aws_secret_access_key -e AWS_SECRET_ACCESS_KEY /home/ubuntu /etc/environment")
+    assert found.stdout.strip() == ""
