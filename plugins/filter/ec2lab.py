@@ -97,17 +97,24 @@ def latest_ubuntu_lts(images: list[dict], architecture: str = "x86_64") -> dict:
     return max(candidates, key=lambda pair: pair[0])[1]
 
 
-def cidr_problems(cidr: str) -> list[str]:
-    """Why `cidr` is not a single IPv4 host (/32) that SSH may come from."""
+def cidr_problems(cidr: str, private_instance: bool = False) -> list[str]:
+    """Why `cidr` may not be opened to SSH: a single public IPv4 host (/32), or, for an
+    instance without a public IP (reached through a VPN or bastion), a private range of at
+    least /16."""
     if "/" not in str(cidr):
         return [f"'{cidr}' has no prefix length: write a single host as {cidr}/32"]
     try:
         network = ipaddress.ip_network(str(cidr), strict=True)
     except ValueError:
         return [f"'{cidr}' is not a valid CIDR (expected a single host such as 203.0.113.7/32)"]
+    address = network.network_address
+    if private_instance:
+        if network.version == 4 and network.prefixlen >= 16 and any(address in net for net in _NON_PUBLIC_V4):
+            return []
+        return [f"'{cidr}' is not a private IPv4 range of /16 or narrower: an instance without a public IP "
+                "is reached from your VPN or bastion, not from the internet"]
     if network.version != 4 or network.prefixlen != 32:
         return [f"'{cidr}' is not a single IPv4 host: SSH is opened to /32 addresses only"]
-    address = network.network_address
     if any(address in net for net in _NON_PUBLIC_V4) or address.is_loopback:
         return [f"'{cidr}' is a private address: AWS sees your public IP, not this one"]
     return []

@@ -68,7 +68,7 @@ def test_stopped_and_foreign_instances_are_not_listed(launched):
 
 
 def test_private_address_when_asked(playbook, aws):
-    assert playbook("launch.yml", ec2lab_public_ip="false").rc == 0
+    assert playbook("launch.yml", ec2lab_public_ip="false", ec2lab_ssh_cidrs="10.20.0.0/16").rc == 0
     [instance] = aws.instances()
     assert host_vars(aws, "nb", "ansible_host") == {"ansible_host": instance["PrivateIpAddress"]}
 

@@ -101,3 +101,13 @@ def test_public_host_cidrs_pass(cidr):
 def test_cidrs_that_are_not_one_public_host_are_refused(cidr, why):
     problems = filters.cidr_problems(cidr)
     assert problems and why in problems[0]
+
+
+@pytest.mark.parametrize("cidr", ["10.20.0.0/16", "192.168.7.0/24", "172.16.4.9/32"])
+def test_private_instance_accepts_private_ranges(cidr):
+    assert filters.cidr_problems(cidr, True) == []
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "203.0.113.10/32", "0.0.0.0/0"])
+def test_private_instance_refuses_public_or_huge_ranges(cidr):
+    assert "private IPv4 range" in filters.cidr_problems(cidr, True)[0]
