@@ -156,6 +156,22 @@ def ssh_alias_block_port(text: str, name: str):
     return None
 
 
+def ssh_alias_block_remote_port(text: str, name: str):
+    """The instance-side port of the LocalForward inside the `# BEGIN ec2lab <name>` block, or None."""
+    inside = False
+    for line in _lines(text):
+        stripped = line.strip()
+        if stripped == f"# BEGIN ec2lab {name}":
+            inside = True
+        elif stripped == f"# END ec2lab {name}":
+            inside = False
+        elif inside:
+            words = _words(stripped)
+            if len(words) >= 3 and words[0].lower() == "localforward":
+                return int(words[2].rsplit(":", 1)[-1])
+    return None
+
+
 def ssh_alias_names(text: str) -> list[str]:
     """The workstation names that have a block in the ec2lab ssh config file."""
     return re.findall(r"(?m)^# BEGIN ec2lab (\S+)\r?$", text or "")
@@ -221,6 +237,7 @@ class FilterModule:
             "known_hosts_update": known_hosts_update,
             "host_key_problems": host_key_problems,
             "ssh_alias_block_port": ssh_alias_block_port,
+            "ssh_alias_block_remote_port": ssh_alias_block_remote_port,
             "ssh_alias_names": ssh_alias_names,
             "ssh_alias_ports": ssh_alias_ports,
             "ssh_tunnel_running": ssh_tunnel_running,

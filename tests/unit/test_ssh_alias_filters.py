@@ -118,6 +118,8 @@ def test_block_ports_and_names_are_read_back():
     assert ssh_config.ssh_alias_block_port(EC2LAB_FILE, "gpu") == 8891
     assert ssh_config.ssh_alias_block_port(EC2LAB_FILE, "cpu") is None
     assert ssh_config.ssh_alias_ports(EC2LAB_FILE, "nb") == [8891]
+    assert ssh_config.ssh_alias_block_remote_port(EC2LAB_FILE, "nb") == 8888
+    assert ssh_config.ssh_alias_block_remote_port(EC2LAB_FILE, "cpu") is None
 
 
 def test_tunnel_process_is_recognised_by_its_alias():

@@ -203,6 +203,13 @@ def test_new_ip_changes_only_the_hostname_line(home):
     assert home.ssh_g("nb-jupyter")["hostname"] == ["198.51.100.7"]
 
 
+def test_custom_jupyter_port_survives_a_later_run_that_does_not_name_it(home):
+    home.run(ssh_alias_host_address="203.0.113.10", ssh_alias_jupyter_remote_port=9999)
+    # start.yml after a stop: a new IP, and no idea which port setup-notebook chose.
+    home.run(ssh_alias_host_address="198.51.100.7")
+    assert home.ssh_g("nb-jupyter")["localforward"][0].endswith(":9999")
+
+
 def test_two_workstations_coexist_and_removing_one_keeps_the_other(home):
     _tricky(home)
     key = _host_key(home)
