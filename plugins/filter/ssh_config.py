@@ -140,8 +140,8 @@ def host_key_problems(keys) -> list[str]:
     return problems
 
 
-def ssh_alias_block_port(text: str, name: str):
-    """The local port of the LocalForward inside the `# BEGIN ec2lab <name>` block, or None."""
+def _block_local_forward(text: str, name: str):
+    """The words of the LocalForward line inside the `# BEGIN ec2lab <name>` block, or None."""
     inside = False
     for line in _lines(text):
         stripped = line.strip()
@@ -152,24 +152,20 @@ def ssh_alias_block_port(text: str, name: str):
         elif inside:
             words = _words(stripped)
             if len(words) >= 2 and words[0].lower() == "localforward":
-                return int(words[1].rsplit(":", 1)[-1])
+                return words
     return None
+
+
+def ssh_alias_block_port(text: str, name: str):
+    """The local port of the LocalForward inside the `# BEGIN ec2lab <name>` block, or None."""
+    words = _block_local_forward(text, name)
+    return int(words[1].rsplit(":", 1)[-1]) if words else None
 
 
 def ssh_alias_block_remote_port(text: str, name: str):
-    """The instance-side port of the LocalForward inside the `# BEGIN ec2lab <name>` block, or None."""
-    inside = False
-    for line in _lines(text):
-        stripped = line.strip()
-        if stripped == f"# BEGIN ec2lab {name}":
-            inside = True
-        elif stripped == f"# END ec2lab {name}":
-            inside = False
-        elif inside:
-            words = _words(stripped)
-            if len(words) >= 3 and words[0].lower() == "localforward":
-                return int(words[2].rsplit(":", 1)[-1])
-    return None
+    """The instance-side port of that LocalForward, or None."""
+    words = _block_local_forward(text, name)
+    return int(words[2].rsplit(":", 1)[-1]) if words and len(words) >= 3 else None
 
 
 def ssh_alias_names(text: str) -> list[str]:
