@@ -3,6 +3,7 @@ that run the real playbooks. Fixtures are re-exported by tests/conftest.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -56,13 +57,29 @@ def aws_test_env(endpoint: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory):
+def fixture_prices_file(tmp_path_factory) -> Path:
+    """Where tests/moto/server.py looks for FIXTURE Pricing API answers (absent = API broken)."""
+    return tmp_path_factory.mktemp("pricing") / "prices.json"
+
+
+@pytest.fixture
+def pricing_api(fixture_prices_file):
+    """Make moto's Pricing API answer with the given {region: {type: usd}} for one test."""
+    def answer(prices: dict) -> None:
+        fixture_prices_file.write_text(json.dumps(prices))
+    yield answer
+    fixture_prices_file.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory, fixture_prices_file):
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "tests/moto/server.py"), str(port)],
             stdout=out, stderr=subprocess.STDOUT,
+            env=dict(os.environ, EC2LAB_FIXTURE_PRICES=str(fixture_prices_file)),
         )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

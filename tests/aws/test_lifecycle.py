@@ -18,6 +18,9 @@ def test_stop_start_and_status(playbook, aws, key_dir):
     assert "stopped" in rows["nb"] and "0 (stopped)" in rows["nb"]
     assert "running" in rows["gpu"] and "0.0672" in rows["gpu"] and "ec2lab-gpu-123456789012" in rows["gpu"]
     assert "Storage: 40 GiB of data volumes, about $3.20/month" in status.output
+    # moto has no Pricing API: the dated table answers, and the footer says why.
+    assert "Prices: on-demand Linux, table of 2026-11" in status.output
+    assert "the AWS Pricing API refused the request" in status.output
 
     start = playbook("start.yml")
     assert start.rc == 0, start
@@ -28,6 +31,29 @@ def test_stop_start_and_status(playbook, aws, key_dir):
     assert f"HostName {nb['PublicIpAddress']}" in aliases  # the alias followed the new IP
     again = playbook("start.yml")
     assert again.rc == 0 and again.recap()["changed"] == 0, again
+
+
+def _row(output: str, name: str) -> str:
+    return next(line for line in output.splitlines() if line.strip().startswith(f'"{name} '))
+
+
+def test_status_prices_come_from_the_pricing_api_when_it_answers(playbook, aws, pricing_api):
+    assert playbook("launch.yml").rc == 0
+    assert playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type="t4g.large").rc == 0
+    # FIXTURE prices, deliberately unlike the table's, so the row shows where its price came from.
+    pricing_api({"us-west-2": {"t3.medium": 0.0999}, "eu-west-1": {"t4g.large": 0.5}})
+
+    status = playbook("status.yml")
+    assert status.rc == 0, status
+    assert "0.0999" in _row(status.output, "nb")
+    # No API price for t4g.large in this region: that row falls back to the table, and says so.
+    assert "0.0672" in _row(status.output, "gpu")
+    assert ("Prices: on-demand Linux from the AWS Pricing API (us-east-1 endpoint), read now;"
+            " t4g.large from the table of 2026-11.") in status.output
+
+    offline = playbook("status.yml", ec2lab_pricing_api="false")
+    assert offline.rc == 0 and "0.0416" in _row(offline.output, "nb"), offline
+    assert "Prices: on-demand Linux, table of 2026-11 (roles/ec2lab/vars/prices.yml).\"" in offline.output
 
 
 def test_status_lists_data_kept_after_terminate(playbook, aws):

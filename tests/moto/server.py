@@ -5,8 +5,13 @@ differs in a way the playbooks notice.
   both keys out and amazon.aws.ec2_vol / ec2_vol_info then fail with a KeyError.
 - The AMI catalogue is replaced by tests/moto/amis.json (MOTO_AMIS_PATH): a few Canonical
   images shaped like today's, so the "latest Ubuntu LTS" lookup has real choices to make.
+- moto has no Pricing API (GetProducts answers 500). When EC2LAB_FIXTURE_PRICES names a JSON
+  file {"region": {"type": usd_per_hour}}, a FIXTURE responder answers GetProducts from it in
+  the shape AWS uses; while that file does not exist the Pricing API stays broken, as it is
+  for a caller who may not use it. The file is read per request, so a test switches it.
 """
 
+import json
 import os
 import pathlib
 import sys
@@ -14,6 +19,7 @@ import sys
 os.environ.setdefault("MOTO_AMIS_PATH", str(pathlib.Path(__file__).with_name("amis.json")))
 
 from moto.ec2.models import elastic_block_store  # noqa: E402
+import moto.server  # noqa: E402
 from moto.server import main  # noqa: E402
 
 _volume_init = elastic_block_store.Volume.__init__
@@ -28,6 +34,43 @@ def _volume_init_with_snapshot_id(self, *args, **kwargs):
 
 
 elastic_block_store.Volume.__init__ = _volume_init_with_snapshot_id
+
+
+def _price_list_entry(instance_type: str, region: str, usd: float) -> str:
+    sku = f"FIXTURE-{region}-{instance_type}"
+    return json.dumps({
+        "product": {"productFamily": "Compute Instance", "sku": sku,
+                    "attributes": {"instanceType": instance_type, "regionCode": region,
+                                   "operatingSystem": "Linux", "tenancy": "Shared"}},
+        "terms": {"OnDemand": {f"{sku}.JRTCKXETXF": {"priceDimensions": {
+            f"{sku}.JRTCKXETXF.6YS6EN2CT7": {"unit": "Hrs", "pricePerUnit": {"USD": f"{usd:.10f}"},
+                                             "description": "FIXTURE price, not from AWS"}}}}},
+    })
+
+
+def _fixture_get_products(body: bytes) -> bytes:
+    table = json.loads(pathlib.Path(os.environ["EC2LAB_FIXTURE_PRICES"]).read_text())
+    wanted = {f["Field"]: f["Value"] for f in json.loads(body or b"{}").get("Filters", [])}
+    region, instance_type = wanted.get("regionCode"), wanted.get("instanceType")
+    usd = table.get(region, {}).get(instance_type)
+    entries = [] if usd is None else [_price_list_entry(instance_type, region, usd)]
+    return json.dumps({"FormatVersion": "aws_v1", "PriceList": entries}).encode()
+
+
+class _DispatcherWithFixturePrices(moto.server.DomainDispatcherApplication):
+    def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        prices = os.environ.get("EC2LAB_FIXTURE_PRICES")
+        if target == "AWSPriceListService.GetProducts" and prices and os.path.exists(prices):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            answer = _fixture_get_products(environ["wsgi.input"].read(length))
+            start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
+                                      ("Content-Length", str(len(answer)))])
+            return [answer]
+        return super().__call__(environ, start_response)
+
+
+moto.server.DomainDispatcherApplication = _DispatcherWithFixturePrices
 
 if __name__ == "__main__":
     port = sys.argv[1] if len(sys.argv) > 1 else "5000"
