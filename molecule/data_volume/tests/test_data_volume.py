@@ -1,10 +1,12 @@
 """What the user of the notebook host notices about the data volume: it is
 mounted at /data from /etc/fstab by UUID with nofail, they can write to it,
-and nothing on it is lost when the role runs again."""
+nothing on it is lost when the role runs again, and on a Xen instance type
+it is found by the name it was attached under."""
 
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,11 @@ EXPECTED = {
         "fstype": "xfs",
         "preexisting": ("precious.txt", "results of a week of training\n"),
     },
+    "ec2lab-data-volume-xen": {"fstype": "ext4", "preexisting": None},
 }
+NITRO = "ec2lab-data-volume"
+XEN = "ec2lab-data-volume-xen"
+BY_ID = "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_"
 
 
 @pytest.fixture(name="expected")
@@ -89,15 +95,84 @@ def test_other_file_system_is_an_error_not_a_reformat(host, expected):
     assert host.check_output("findmnt --noheadings --output FSTYPE /data") == expected["fstype"]
 
 
-def test_missing_volume_says_what_was_looked_for(host, expected):
-    if expected["preexisting"] is not None:
-        pytest.skip("one host is enough")
+def only_on(host, name):
+    if host.backend.get_hostname() != name:
+        pytest.skip(f"checked on {name}")
+
+
+def test_missing_volume_says_what_was_looked_for(host):
+    only_on(host, NITRO)
     result = apply_role(host, data_volume_device="",
                         data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
                         data_volume_device_timeout=1)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert ("/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0aaaaaaaaaaaaaaaa"
-            " does not exist") in output
+    assert (f"Looked for, in this order: {BY_ID}vol0aaaaaaaaaaaaaaaa "
+            "(data_volume_device '', data_volume_ebs_volume_id "
+            "'vol-0aaaaaaaaaaaaaaaa', data_volume_attachment_name '')") in output
+    assert "None of them exists." in output
     # The disks that are there, so the user sees what to point the role at.
     assert "nvme-Amazon_Elastic_Block_Store_vol0" in output.split("/dev/disk/by-id:")[1]
+
+
+def test_xen_volume_is_found_by_its_attachment_name(host):
+    only_on(host, XEN)
+    # No NVMe name for data_volume_ebs_volume_id here, as on a t2.micro.
+    assert not host.file(f"{BY_ID}vol0bbbbbbbbbbbbbbbb").exists
+    with host.sudo():
+        xvdf = host.check_output("realpath --canonicalize-existing /dev/xvdf")
+        mounted = host.check_output("findmnt --noheadings --output SOURCE /data")
+    assert mounted == xvdf
+
+
+def test_xen_volume_present_is_not_waited_for(host):
+    only_on(host, XEN)
+    started = time.monotonic()
+    result = apply_role(host, data_volume_device_timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.monotonic() - started < 60
+    assert host.file("/data/before-rerun.txt").content_string == (
+        "written before the role ran again\n")
+
+
+def test_missing_volume_lists_every_candidate(host):
+    only_on(host, XEN)
+    result = apply_role(host, data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
+                        data_volume_attachment_name="/dev/sdg",
+                        data_volume_device_timeout=1)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (f"Looked for, in this order: {BY_ID}vol0aaaaaaaaaaaaaaaa, "
+            "/dev/xvdg, /dev/sdg") in output
+    assert "None of them exists." in output
+    assert "data_volume_attachment_name '/dev/sdg'" in output
+
+
+def test_explicit_device_has_no_fallback(host):
+    only_on(host, XEN)
+    result = apply_role(host, data_volume_device="/dev/xvdz",
+                        data_volume_device_timeout=1)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert ("Looked for, in this order: /dev/xvdz (data_volume_device "
+            "'/dev/xvdz'") in output
+    assert host.mount_point("/data").exists
+
+
+def test_device_mounted_elsewhere_is_refused(host):
+    only_on(host, XEN)
+    with host.sudo():
+        host.check_output("umount /data")
+        host.check_output("mkdir -p /mnt/elsewhere")
+        host.check_output("mount /dev/xvdf /mnt/elsewhere")
+    try:
+        result = apply_role(host)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert "(/dev/xvdf) is mounted on /mnt/elsewhere, not on /data" in output
+        assert not host.mount_point("/data").exists
+    finally:
+        with host.sudo():
+            host.run("umount /mnt/elsewhere")
+            host.run("mount /data")
+    assert host.file("/data/before-rerun.txt").exists
