@@ -140,8 +140,8 @@ def host_key_problems(keys) -> list[str]:
     return problems
 
 
-def _block_local_forward(text: str, name: str):
-    """The words of the LocalForward line inside the `# BEGIN ec2lab <name>` block, or None."""
+def _block_lines(text: str, name: str):
+    """The stripped lines inside the `# BEGIN ec2lab <name>` block."""
     inside = False
     for line in _lines(text):
         stripped = line.strip()
@@ -150,10 +150,24 @@ def _block_local_forward(text: str, name: str):
         elif stripped == f"# END ec2lab {name}":
             inside = False
         elif inside:
-            words = _words(stripped)
-            if len(words) >= 2 and words[0].lower() == "localforward":
-                return words
+            yield stripped
+
+
+def _block_local_forward(text: str, name: str):
+    """The words of the LocalForward line inside the `# BEGIN ec2lab <name>` block, or None."""
+    for stripped in _block_lines(text, name):
+        words = _words(stripped)
+        if len(words) >= 2 and words[0].lower() == "localforward":
+            return words
     return None
+
+
+def ssh_alias_block_host_id(text: str, name: str) -> str:
+    """The instance id the `# Instance: <id>` comment of that block records, or ""."""
+    for stripped in _block_lines(text, name):
+        if stripped.startswith("# Instance: "):
+            return stripped.split()[2]
+    return ""
 
 
 def ssh_alias_block_port(text: str, name: str):
@@ -230,6 +244,7 @@ class FilterModule:
         return {
             "ssh_config_include": ssh_config_include,
             "known_hosts_entries": known_hosts_entries,
+            "ssh_alias_block_host_id": ssh_alias_block_host_id,
             "known_hosts_update": known_hosts_update,
             "host_key_problems": host_key_problems,
             "ssh_alias_block_port": ssh_alias_block_port,

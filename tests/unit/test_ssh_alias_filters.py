@@ -173,3 +173,11 @@ def test_hashed_known_hosts_lines_of_the_alias_are_found():
     assert ssh_config.known_hosts_entries(text, "nb") == [f"{hashed} {fake_key()}"]
     assert ssh_config.known_hosts_entries(text, "gpu2") == []
     assert ssh_config.known_hosts_update(text, "nb", []) == f"gpu {fake_key()}\n"
+
+
+def test_the_instance_id_is_read_from_its_own_block_only():
+    text = ("# BEGIN ec2lab nb\nHost nb nb-jupyter\n    # Instance: i-0aaa (note)\n# END ec2lab nb\n"
+            "# BEGIN ec2lab gpu\nHost gpu gpu-jupyter\n    HostName 203.0.113.9\n# END ec2lab gpu\n")
+    assert ssh_config.ssh_alias_block_host_id(text, "nb") == "i-0aaa"
+    assert ssh_config.ssh_alias_block_host_id(text, "gpu") == ""
+    assert ssh_config.ssh_alias_block_host_id("", "nb") == ""

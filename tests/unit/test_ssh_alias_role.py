@@ -249,6 +249,24 @@ def test_host_keys_are_pinned_under_the_alias_and_survive_a_new_ip(home):
     assert home.run(ssh_alias_host_address="198.51.100.8")["changed"] == 0
 
 
+def test_a_new_instance_under_the_name_drops_the_old_instances_keys(home):
+    old_key = _host_key(home)
+    home.run(ssh_alias_host_address="203.0.113.10", ssh_alias_host_keys=[old_key],
+             ssh_alias_host_id="i-0aaaaaaaaaaaaaaaa")
+    # start.yml after stop: same instance, new IP, no keys passed: the pinned key stays.
+    home.run(ssh_alias_host_address="198.51.100.7", ssh_alias_host_id="i-0aaaaaaaaaaaaaaaa")
+    assert old_key.split()[1] in (home.ssh / "ec2lab_known_hosts").read_text()
+    assert home.ssh_g("nb")["stricthostkeychecking"] == ["true"]
+
+    # Terminated in the console, relaunched: another instance id under the same name.
+    home.run(ssh_alias_host_address="198.51.100.8", ssh_alias_host_id="i-0bbbbbbbbbbbbbbbb")
+    assert not (home.ssh / "ec2lab_known_hosts").exists()  # the old keys were its only lines
+    nb = home.ssh_g("nb")
+    assert nb["stricthostkeychecking"] == ["accept-new"] and nb["hostname"] == ["198.51.100.8"]
+    assert "# Instance: i-0bbbbbbbbbbbbbbbb" in (home.ssh / "config.d/ec2lab").read_text()
+    assert home.run(ssh_alias_host_address="198.51.100.8", ssh_alias_host_id="i-0bbbbbbbbbbbbbbbb")["changed"] == 0
+
+
 def test_taken_port_moves_the_tunnel_to_the_next_one(home):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", home.port))
