@@ -36,6 +36,20 @@ def test_purge_leaves_nothing(playbook, aws, key_dir):
     assert not (key_dir / "ec2lab-nb.pem").exists()
 
 
+def test_purge_finds_a_custom_bucket_and_spares_buckets_it_did_not_make(playbook, aws):
+    assert playbook("launch.yml", ec2lab_bucket_name="team-data-nb-2026").rc == 0
+    aws.s3.put_object(Bucket="team-data-nb-2026", Key="results.csv", Body=b"run,score\n")
+    # Somebody's own bucket under the name ec2lab would pick by default, without ec2lab tags.
+    aws.s3.create_bucket(Bucket="ec2lab-nb-123456789012",
+                         CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+
+    run = playbook("terminate.yml", ec2lab_purge="true")  # the custom name is not repeated
+    assert run.rc == 0, run
+    buckets = [b["Name"] for b in aws.s3.list_buckets()["Buckets"]]
+    assert "team-data-nb-2026" not in buckets
+    assert "ec2lab-nb-123456789012" in buckets
+
+
 def test_terminate_twice_is_harmless(playbook, aws):
     assert playbook("launch.yml").rc == 0
     assert playbook("terminate.yml").rc == 0
