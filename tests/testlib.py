@@ -171,7 +171,7 @@ class Run:
 
 
 def playbook_command(aws: "Aws", key_dir: Path, name: str, *args: str, check: bool = False,
-                     env_drop=(), **extra_vars) -> tuple[list[str], dict[str, str]]:
+                     env_drop=(), env_set=None, **extra_vars) -> tuple[list[str], dict[str, str]]:
     """The ansible-playbook command line and environment a user at the repository root runs."""
     variables = {"ec2lab_key_dir": str(key_dir), "ec2lab_wait_for_ssh": "false"}
     if name == "launch.yml":
@@ -187,6 +187,7 @@ def playbook_command(aws: "Aws", key_dir: Path, name: str, *args: str, check: bo
     env["HOME"] = str(key_dir.parent / "home")
     for key in env_drop:
         env.pop(key, None)
+    env.update(env_set or {})
     return cmd, env
 
 
