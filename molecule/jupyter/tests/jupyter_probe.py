@@ -3,7 +3,7 @@
 Run as the login user with the server's own Python (it brings tornado for the kernel websocket):
     python jupyter_probe.py --port 8888 status --auth token|none
     python jupyter_probe.py --port 8888 put-notebook NAME.ipynb
-    python jupyter_probe.py --port 8888 run-cell 'print(1+1)'
+    python jupyter_probe.py --port 8888 run-cell [--kernel NAME] 'print(1+1)'
     python jupyter_probe.py --port 8890 login < password
 Secrets are read from the token file or stdin and never printed; output is JSON.
 """
@@ -73,13 +73,14 @@ def put_notebook(base, name):
     return {"status": code, "path": json.loads(body).get("path") if code < 300 else None}
 
 
-async def execute(base, code):
+async def execute(base, code, kernel_name):
     from tornado.httpclient import HTTPRequest  # pylint: disable=import-outside-toplevel
     from tornado.websocket import websocket_connect  # pylint: disable=import-outside-toplevel
 
     opener = urllib.request.build_opener()
+    # No name: the server starts its default kernel, as for a new notebook.
     started, body = request(opener, base + "/api/kernels", method="POST",
-                            body=json.dumps({"name": "python3"}),
+                            body=json.dumps({"name": kernel_name} if kernel_name else {}),
                             headers={**token_header(), "Content-Type": "application/json"})
     if started != 201:
         return {"kernel": started}
@@ -88,7 +89,8 @@ async def execute(base, code):
     msg_id = uuid.uuid4().hex
     ws_url = (base.replace("http://", "ws://")
               + f"/api/kernels/{kernel_id}/channels?session_id={session}")
-    result = {"kernel": started, "stdout": "", "stderr": "", "error": None, "state": None}
+    result = {"kernel": started, "name": json.loads(body)["name"], "stdout": "", "stderr": "",
+              "error": None, "state": None}
     connection = await websocket_connect(HTTPRequest(ws_url, headers=token_header()))
     try:
         await connection.write_message(json.dumps({
@@ -126,7 +128,9 @@ def main():
     sub.add_parser("status").add_argument("--auth", choices=["token", "none"], required=True)
     sub.add_parser("login")
     sub.add_parser("put-notebook").add_argument("name")
-    sub.add_parser("run-cell").add_argument("code")
+    run_cell = sub.add_parser("run-cell")
+    run_cell.add_argument("--kernel", default="python3", help="kernelspec; '' for the default")
+    run_cell.add_argument("code")
     args = parser.parse_args()
     base = f"http://127.0.0.1:{args.port}"
     if args.command == "status":
@@ -136,7 +140,7 @@ def main():
     elif args.command == "put-notebook":
         out = put_notebook(base, args.name)
     else:
-        out = asyncio.run(execute(base, args.code))
+        out = asyncio.run(execute(base, args.code, args.kernel))
     print(json.dumps(out))
 
 

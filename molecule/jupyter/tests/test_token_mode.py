@@ -111,3 +111,21 @@ def test_kernels_run_in_the_sandbox(ssh):
                                             "block_devices": []}
     # The same checks from the ssh login: writable /usr mount, shared /tmp, the volume visible.
     assert ssh.run("test -e /tmp/jupyter_probe.py && ls /dev | grep -q '^loop'").returncode == 0
+
+
+def test_new_kernels_run_in_the_other_environment(ssh):
+    """The default kernel is the conda stand-in's python, so notebooks see its packages."""
+    result = ssh.probe(PORT, "run-cell", "--kernel", "", "import sys; print(sys.prefix)")
+    assert (result["name"], result["stdout"], result["error"]) == (
+        "conda", "/opt/conda-standin\n", None)
+
+
+def test_kernels_pip_installs_into_their_own_environment(ssh):
+    """`!pip` in a notebook of that kernel is the environment's pip, not the server's."""
+    result = ssh.probe(PORT, "run-cell", "--kernel", "conda", "!pip --version")
+    assert "/opt/conda-standin/" in result["stdout"], result
+
+
+def test_server_environment_has_no_dependency_conflicts(ssh):
+    checked = ssh.run("/opt/jupyter/venv/bin/python -m pip check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
