@@ -20,9 +20,11 @@ class Jupyter:
         getter = self.session.get if authenticated else requests.get
         return getter(f"{self.url}/api/status", timeout=10).status_code
 
-    def run_cell(self, code: str, timeout: float = 60) -> str:
-        """Start a python3 kernel, execute `code` and return what it printed."""
-        kernel = self.session.post(f"{self.url}/api/kernels", json={"name": "python3"}, timeout=30)
+    def run_cell(self, code: str, timeout: float = 60, kernel_name: str | None = "python3") -> str:
+        """Start a kernel (None: the server's default, as for a new notebook), execute `code`
+        and return what it printed."""
+        body = {"name": kernel_name} if kernel_name else {}
+        kernel = self.session.post(f"{self.url}/api/kernels", json=body, timeout=30)
         kernel.raise_for_status()
         kernel_id = kernel.json()["id"]
         ws_url = self.url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels"

@@ -1,9 +1,16 @@
 """A workstation after setup-notebook.yml, checked the way its user would check it."""
 
+import base64
 import json
+import pathlib
 import re
+import shlex
+
+import pytest
 
 URL = "http://127.0.0.1:8888"
+SERVER_PYTHON = "/opt/jupyter/venv/bin/python"
+PROBE = pathlib.Path(__file__).parents[2] / "jupyter" / "tests" / "jupyter_probe.py"
 
 
 def login(host, command):
@@ -36,15 +43,40 @@ def test_data_volume_is_mounted_and_holds_the_notebooks(host):
     assert host.file("/data/notebooks").user == "ubuntu"
 
 
-def test_jupyter_runs_from_the_conda_prefix_on_loopback_only(host):
+def test_jupyter_runs_from_its_own_venv_on_loopback_only(host):
     service = host.service("jupyterlab")
     assert service.is_running and service.is_enabled
     with host.sudo():
         unit = host.run("systemctl cat jupyterlab").stdout
-    assert "/opt/conda/" in unit
+    assert "ExecStart=/opt/jupyter/venv/bin/jupyter lab" in unit
     listening = host.run("ss -Htlnp").stdout
     ports = re.findall(r"\s(\S+):8888\s", listening)
     assert ports and set(ports) == {"127.0.0.1"}, listening
+
+
+@pytest.fixture(scope="module")
+def probe(host):
+    """jupyter_probe.py (molecule/jupyter) on the host: talks to the server as the browser does."""
+    encoded = base64.b64encode(PROBE.read_bytes()).decode()
+    host.run_expect([0], f"echo {encoded} | base64 -d > /tmp/jupyter_probe.py")
+
+    def run(*args):
+        result = host.run(shlex.join([SERVER_PYTHON, "/tmp/jupyter_probe.py", "--port", "8888", *args]))
+        assert result.rc == 0, result.stderr
+        return json.loads(result.stdout)
+    return run
+
+
+def test_notebooks_run_in_the_conda_base_env(probe):
+    """New notebooks get the conda kernel, whose Python is the conda prefix's."""
+    result = probe("run-cell", "--kernel", "", "import sys; print(sys.prefix)")
+    assert (result["name"], result["stdout"], result["error"]) == ("conda", "/opt/conda\n", None)
+
+
+def test_the_server_stays_out_of_the_conda_env(host):
+    server = host.run(f"{SERVER_PYTHON} -m pip check")
+    assert server.rc == 0, server.stdout + server.stderr
+    assert host.run("/opt/conda/bin/python -c 'import jupyterlab'").rc == 1
 
 
 def test_jupyter_answers_only_with_the_token(host):
