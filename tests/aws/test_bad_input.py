@@ -91,3 +91,28 @@ def test_aws_key_pair_without_local_key_is_refused(playbook, aws, key_dir):
 def test_bad_name_is_refused_by_terminate_too(playbook, aws):
     run = playbook("terminate.yml", ec2lab_name="Bad Name")
     assert run.rc != 0 and "is not valid" in run.output, run
+
+
+BAD_OTHER_PLAYBOOKS = [
+    ("status.yml", {"ec2lab_region": "mars"}, "is not an AWS region name"),
+    ("status.yml", {"ec2lab_region": "eu-mars-1"}, "Region 'eu-mars-1' is not enabled for this account"),
+    ("status.yml", {"ec2lab_pricing_timeout": "soon"}, "ec2lab_pricing_timeout"),
+    ("status.yml", {"ec2lab_aws_endpoint_url": "ftp://127.0.0.1"}, "must be an http(s) URL"),
+    ("stop.yml", {"ec2lab_name": "Nb"}, "ec2lab_name 'Nb' is not valid"),
+    ("start.yml", {"ec2lab_name": "ghost"}, "No ec2lab instance named 'ghost'"),
+    ("terminate.yml", {"ec2lab_purge": "perhaps"}, "ec2lab_purge"),
+    ("terminate.yml", {"ec2lab_region": "mars"}, "is not an AWS region name"),
+]
+
+
+@pytest.mark.parametrize(("playbook_name", "extra", "message"), BAD_OTHER_PLAYBOOKS,
+                         ids=lambda v: str(v)[:40])
+def test_bad_input_to_the_other_playbooks_is_one_clear_message(launched, playbook_name, extra, message):
+    """Against a launched workstation, which must come out of it untouched."""
+    before = launched.aws.ec2lab_resources()
+    run = launched.playbook(playbook_name, **extra)
+    assert run.rc != 0, run
+    assert message in run.output, run
+    assert run.output.count("fatal:") == 1, run
+    assert launched.aws.ec2lab_resources() == before
+    assert [i["State"]["Name"] for i in launched.aws.instances()] == ["running"]
