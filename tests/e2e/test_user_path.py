@@ -76,14 +76,18 @@ def test_user_path(user, instance, aws):
     token = re.search(r"Token \(.*?\): ([0-9a-f]{32,})", setup.stdout).group(1)
     local_port = int(re.search(r"ssh -N -f nb-jupyter\S*.*?http://127\.0\.0\.1:(\d+)/lab", setup.stdout, re.S).group(1))
 
-    # The token is shown once, in the summary, and nowhere else — not even with -vvv.
+    # The token is shown once, in the first summary, and nowhere else — a re-run, even with
+    # -vvv, says how to read it instead.
     verbose = user.run("ansible-playbook", "-vvv", "-i", "inventory/", "-i", str(overlay), "setup-notebook.yml")
-    assert verbose.stdout.count(token) + verbose.stderr.count(token) == 1
+    assert verbose.stdout.count(token) + verbose.stderr.count(token) == 0
+    assert "Token: unchanged; print it with: ssh nb cat /home/ubuntu/.jupyter/" in verbose.stdout
     assert re.search(r"nb\s+:\s+ok=\d+\s+changed=0\s", verbose.stdout), "re-run is not idempotent"
 
     # 5. `ssh nb` works with nothing but the alias.
     who = user.run("ssh", "-o", "BatchMode=yes", "nb", "id -un; findmnt -n -o TARGET --target /data/notebooks")
     assert who.stdout.split() == ["ubuntu", "/data"]
+    hint = re.search(r"print it with: ssh nb cat (/[\w./-]+)", verbose.stdout).group(1)
+    assert user.run("ssh", "-o", "BatchMode=yes", "nb", "cat", hint).stdout.strip() == token
     config = (user.ssh_dir / "config").read_text()
     assert config.count("Include") == 1
 
@@ -97,6 +101,8 @@ def test_user_path(user, instance, aws):
         assert jupyter.status_code(authenticated=False) == 403
         assert jupyter.status_code() == 200
         assert jupyter.run_cell("print(6 * 7)").strip() == "42"
+        # A new notebook's default kernel is the conda env's python, not the server's venv.
+        assert jupyter.run_cell("import sys; print(sys.prefix)", kernel_name=None).strip() == "/opt/conda"
 
         # 7. A real browser opens JupyterLab through the tunnel and runs a cell.
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
