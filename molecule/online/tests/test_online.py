@@ -24,8 +24,8 @@ def test_jupyter_answers_on_loopback(host):
 
 def test_server_venv_is_consistent_and_anaconda_base_is_untouched(host):
     assert host.run("/opt/jupyter/venv/bin/pip check").rc == 0
-    # JupyterLab is not pip-installed over Anaconda's own copy any more.
-    assert "ec2lab" not in host.run("/opt/conda/bin/pip show jupyterlab").stdout
+    # The pinned JupyterLab is not pip-installed over Anaconda's own copy any more.
+    assert "Version: 4.6.6" not in host.run("/opt/conda/bin/pip show jupyterlab").stdout
 
 
 def test_default_kernel_is_anaconda_with_its_packages(host):
