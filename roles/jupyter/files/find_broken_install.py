@@ -1,4 +1,4 @@
-"""Print, as a JSON list, what is broken in the pinned JupyterLab install of this environment.
+"""Print, as JSON, what is broken and what is not yet as pinned in this environment's JupyterLab.
 
 Run with the environment's own Python: find_broken_install.py NAME [NAME ...]
 An interrupted `pip install` (say, an SSH session that dropped) can leave a distribution whose
@@ -8,6 +8,9 @@ the named distributions and everything they require (markers and extras evaluate
 a required distribution that is missing, a .dist-info without RECORD, a file in RECORD that is
 gone. Names that are not installed at all are left to a normal `pip install`; distributions
 installed by another tool (INSTALLER says conda, say) are left to that tool.
+It also lists what a plain `pip install` would change (a name not installed, a version outside
+its specifier), so that when both lists are empty the role can skip pip, which takes seconds
+to come to the same conclusion.
 """
 
 import importlib.metadata as metadata
@@ -35,7 +38,7 @@ def record_problem(dist):
 
 
 def broken(names):
-    problems = []
+    problems, unsatisfied = [], []
     todo = [(Requirement(name), None) for name in names]
     seen = set()
     while todo:
@@ -49,7 +52,11 @@ def broken(names):
         except metadata.PackageNotFoundError:
             if needed_by:
                 problems.append(f"{requirement.name}: missing, required by {needed_by}")
+            else:
+                unsatisfied.append(f"{requirement.name}: not installed")
             continue
+        if not requirement.specifier.contains(dist.version, prereleases=True):
+            unsatisfied.append(f"{requirement.name}: {dist.version} installed, {requirement.specifier} wanted")
         problem = record_problem(dist)
         if problem:
             problems.append(f"{dist.metadata['Name']}: {problem}")
@@ -58,7 +65,7 @@ def broken(names):
             extras = list(requirement.extras) or [""]
             if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in extras):
                 todo.append((child, dist.metadata["Name"]))
-    return sorted(set(problems))
+    return {"broken": sorted(set(problems)), "unsatisfied": sorted(set(unsatisfied))}
 
 
 if __name__ == "__main__":
