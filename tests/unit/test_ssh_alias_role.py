@@ -255,6 +255,8 @@ def test_a_new_instance_under_the_name_drops_the_old_instances_keys(home):
              ssh_alias_host_id="i-0aaaaaaaaaaaaaaaa")
     # start.yml after stop: same instance, new IP, no keys passed: the pinned key stays.
     home.run(ssh_alias_host_address="198.51.100.7", ssh_alias_host_id="i-0aaaaaaaaaaaaaaaa")
+    # A run that does not know the id (an older caller) keeps the recorded one.
+    assert home.run(ssh_alias_host_address="198.51.100.7")["changed"] == 0
     assert old_key.split()[1] in (home.ssh / "ec2lab_known_hosts").read_text()
     assert home.ssh_g("nb")["stricthostkeychecking"] == ["true"]
 
