@@ -204,3 +204,22 @@ def test_unmerged_branch_is_scanned_only_with_all(repo):
     result = scan(repo, "--all")
     assert result.returncode == 1
     assert f"{leaked} try/aws.ini:2 AWS Access Key" in result.stdout
+
+
+def test_a_shallow_clone_is_refused_unless_allowed(tmp_path):
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q")
+    git(origin, "config", "user.name", "t")
+    git(origin, "config", "user.email", "t@example.com")
+    commit(origin, "one", {"a.txt": "one\n"})
+    commit(origin, "two", {"b.txt": "two\n"})
+    make_baseline(origin)
+    commit(origin, "baseline")
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(shallow)], env=ENV, check=True)
+    run = [sys.executable, str(SCRIPT), "--repo", str(shallow)]
+    refused = subprocess.run(run, env=ENV, capture_output=True, text=True)
+    assert refused.returncode == 2 and "shallow clone" in refused.stderr, refused.stderr
+    allowed = subprocess.run([*run, "--allow-shallow"], env=ENV, capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
