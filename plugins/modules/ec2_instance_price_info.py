@@ -34,7 +34,9 @@ options:
     default: us-east-1
     choices: [us-east-1, eu-central-1, ap-south-1]
   timeout:
-    description: Seconds to wait to connect to and read from the endpoint before giving up.
+    description:
+      - Seconds to wait for each connection and each answer. A request is tried twice, and each
+        instance type is one request.
     type: int
     default: 10
   fail_on_unavailable:
@@ -172,6 +174,8 @@ def main():
     )
     params = module.params
     region = module.region
+    if not region:
+        module.fail_json(msg="region is required: the region whose prices are wanted, e.g. us-west-2")
     source = f"AWS Pricing API ({params['pricing_region']} endpoint)"
     timeout = params["timeout"]
     # Few retries and short timeouts: without the API the caller falls back to a table, and

@@ -55,6 +55,7 @@ def test_bad_setup_option_is_refused_before_any_role_runs(tmp_path, extra, messa
     # Validation comes first in the play: nothing after it (cloud-init wait, the roles) started.
     assert "Wait until cloud-init" not in output and "Find the data volume" not in output, output
     assert "Sh0rt!" not in output  # a refused password is not echoed either
+    assert "argument_spec_data" not in output  # the message is not buried under five roles' specs
 
 
 def test_valid_options_pass_the_checks(tmp_path):
