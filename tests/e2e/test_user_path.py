@@ -101,8 +101,10 @@ def test_user_path(user, instance, aws):
         assert jupyter.status_code(authenticated=False) == 403
         assert jupyter.status_code() == 200
         assert jupyter.run_cell("print(6 * 7)").strip() == "42"
-        # A new notebook's default kernel is the conda env's python, not the server's venv.
-        assert jupyter.run_cell("import sys; print(sys.prefix)", kernel_name=None).strip() == "/opt/conda"
+        # New notebooks and saved ones (kernel name python3) run the conda env's python, not the
+        # server's venv.
+        for kernel_name in (None, "python3"):
+            assert jupyter.run_cell("import sys; print(sys.prefix)", kernel_name=kernel_name).strip() == "/opt/conda"
 
         # 7. A real browser opens JupyterLab through the tunnel and runs a cell.
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -68,9 +68,10 @@ def probe(host):
 
 
 def test_notebooks_run_in_the_conda_base_env(probe):
-    """New notebooks get the conda kernel, whose Python is the conda prefix's."""
-    result = probe("run-cell", "--kernel", "", "import sys; print(sys.prefix)")
-    assert (result["name"], result["stdout"], result["error"]) == ("conda", "/opt/conda\n", None)
+    """New notebooks (no kernel name) and saved ones (kernel name python3) run the conda prefix's Python."""
+    for kernel in ("", "python3"):
+        result = probe("run-cell", "--kernel", kernel, "import sys; print(sys.prefix)")
+        assert (result["name"], result["stdout"], result["error"]) == ("python3", "/opt/conda\n", None)
 
 
 def test_the_server_stays_out_of_the_conda_env(host):
