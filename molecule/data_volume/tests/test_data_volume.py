@@ -100,17 +100,22 @@ def only_on(host, name):
         pytest.skip(f"checked on {name}")
 
 
-def test_missing_volume_says_what_was_looked_for(host):
-    only_on(host, NITRO)
-    result = apply_role(host, data_volume_device="",
-                        data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
-                        data_volume_device_timeout=1)
+def run_without_a_volume(host, **role_vars):
+    """The role's output when none of the paths it looks at exists."""
+    result = apply_role(host, data_volume_device_timeout=1, **role_vars)
     output = result.stdout + result.stderr
     assert result.returncode != 0
+    assert "None of them exists." in output
+    return output
+
+
+def test_missing_volume_says_what_was_looked_for(host):
+    only_on(host, NITRO)
+    output = run_without_a_volume(host, data_volume_device="",
+                                  data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa")
     assert (f"Looked for, in this order: {BY_ID}vol0aaaaaaaaaaaaaaaa "
             "(data_volume_device '', data_volume_ebs_volume_id "
             "'vol-0aaaaaaaaaaaaaaaa', data_volume_attachment_name '')") in output
-    assert "None of them exists." in output
     # The disks that are there, so the user sees what to point the role at.
     assert "nvme-Amazon_Elastic_Block_Store_vol0" in output.split("/dev/disk/by-id:")[1]
 
@@ -137,14 +142,10 @@ def test_xen_volume_present_is_not_waited_for(host):
 
 def test_missing_volume_lists_every_candidate(host):
     only_on(host, XEN)
-    result = apply_role(host, data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
-                        data_volume_attachment_name="/dev/sdg",
-                        data_volume_device_timeout=1)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    output = run_without_a_volume(host, data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
+                                  data_volume_attachment_name="/dev/sdg")
     assert (f"Looked for, in this order: {BY_ID}vol0aaaaaaaaaaaaaaaa, "
             "/dev/xvdg, /dev/sdg") in output
-    assert "None of them exists." in output
     assert "data_volume_attachment_name '/dev/sdg'" in output
 
 
