@@ -1,5 +1,9 @@
-"""pytest fixtures shared by tests/aws and tests/e2e (defined in testlib.py)."""
+"""pytest configuration shared by every suite under tests/: the fixtures of tests/aws and
+tests/e2e (defined in testlib.py) and the scheduling hooks for `pytest -n` (parallel.py)."""
 
+from parallel import (  # noqa: F401
+    pytest_collection_modifyitems, pytest_configure,
+)
 from testlib import (  # noqa: F401
     aws, fixture_prices_file, key_dir, launched, moto_endpoint, playbook, pricing_api,
 )

@@ -22,6 +22,8 @@ from testlib import CALLER_CIDR, ROOT, aws_test_env
 
 ARTIFACTS = ROOT / "tests" / "output" / "e2e"
 
+pytestmark = pytest.mark.slow(seconds=190)
+
 
 class User:
     """A user at the repository root whose ~/.ssh is a fresh directory of the test's.

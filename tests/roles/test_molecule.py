@@ -1,0 +1,42 @@
+"""Every role's molecule scenario, one pytest item each, so that `pytest -n` runs scenarios side by
+side with each other and with the AWS and end-to-end suites.
+
+A scenario owns everything it makes (its container names, published ports on 127.0.0.1, loop
+devices and molecule's ephemeral directory), so two can run at once. molecule's own output goes to
+tests/output/molecule/<scenario>.log; a failing scenario shows the end of it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from testlib import ROOT
+
+# Needs the internet and real installers; run by hand (see molecule/online/molecule.yml).
+NOT_OFFLINE = {"online"}
+SCENARIOS = sorted(path.parent.name for path in (ROOT / "molecule").glob("*/molecule.yml")
+                   if path.parent.name not in NOT_OFFLINE)
+# Seconds each took on a 2-core CI machine, one at a time; only to start the longest first.
+# A new scenario counts as long until it is measured.
+ROUGH_SECONDS = {"jupyter": 230, "setup-notebook": 170, "awscli": 130, "data_volume": 130,
+                 "conda": 100, "tmux": 50}
+LOGS = ROOT / "tests" / "output" / "molecule"
+
+
+@pytest.mark.parametrize("scenario", [
+    pytest.param(name, marks=pytest.mark.slow(seconds=ROUGH_SECONDS.get(name, 300))) for name in SCENARIOS
+])
+def test_molecule_scenario(scenario):
+    if not os.environ.get("CONTAINERS_CONF"):
+        pytest.fail("run `source tests/testbed/env.sh` first (tests/bin/run-tests does)")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{scenario}.log"
+    with log.open("w") as out:
+        proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=ROOT, stdout=out,
+                              stderr=subprocess.STDOUT, timeout=1800, check=False)
+    if proc.returncode:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-200:])
+        pytest.fail(f"molecule test -s {scenario} failed (rc {proc.returncode}); "
+                    f"whole log: {log.relative_to(ROOT)}\n{tail}", pytrace=False)
