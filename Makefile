@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv demo demo-clean test test-unit test-aws test-roles test-e2e lint bench lock clean
+.PHONY: help venv demo demo-clean test test-fast test-unit test-aws test-roles test-e2e lint bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,8 +26,11 @@ demo: venv ## the whole path offline: moto for AWS, a container for the instance
 demo-clean: venv ## terminate the demo, remove its aliases, container and moto
 	source tests/testbed/env.sh && tests/bin/demo down
 
-test: venv ## every test: lint, unit, AWS (moto), roles and end to end (containers)
+test: venv ## every test: lint, unit, AWS (moto), roles and end to end (containers), on every core
 	tests/bin/run-tests all
+
+test-fast: venv ## the inner loop: lint, unit and the AWS suite (no containers)
+	tests/bin/run-tests fast
 
 test-unit: venv ## pytest for filters and scripts only
 	tests/bin/run-tests unit
@@ -35,7 +38,7 @@ test-unit: venv ## pytest for filters and scripts only
 test-aws: venv ## launch / inventory / terminate against moto
 	tests/bin/run-tests aws
 
-test-roles: venv ## molecule scenarios for every role (podman containers)
+test-roles: venv ## molecule scenario of every role, side by side (podman containers)
 	tests/bin/run-tests roles
 
 test-e2e: venv ## the whole user path: moto + a container standing in for the instance
