@@ -1,9 +1,49 @@
-"""stop / start / status: what a user sees between launch and terminate."""
+"""stop / start / status: what a user sees between launch and terminate.
+
+The tests that use `two_workstations` share one launch of `nb` and `gpu` and come first: the
+price look-ups only read, and the stop/start test leaves both running as it found them.
+"""
+
+import pytest
 
 
-def test_stop_start_and_status(playbook, aws, key_dir):
-    assert playbook("launch.yml").rc == 0
-    assert playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type="t4g.large").rc == 0
+@pytest.fixture(scope="module")
+def two_workstations(launched):
+    """`nb` (t3.medium) from the shared launch, and `gpu` (t4g.large, Graviton) beside it."""
+    run = launched.playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type="t4g.large")
+    assert run.rc == 0, run
+    return launched
+
+
+def _row(output: str, name: str) -> str:
+    return next(line for line in output.splitlines() if line.strip().startswith(f'"{name} '))
+
+
+def test_status_prices_come_from_the_pricing_api_when_it_answers(two_workstations, pricing_api):
+    playbook = two_workstations.playbook
+    # FIXTURE prices, deliberately unlike the table's, so the row shows where its price came from.
+    pricing_api({"us-west-2": {"t3.medium": 0.0999}, "eu-west-1": {"t4g.large": 0.5}})
+
+    status = playbook("status.yml")
+    assert status.rc == 0, status
+    assert "0.0999" in _row(status.output, "nb")
+    # No API price for t4g.large in this region: that row falls back to the table, and says so.
+    assert "0.0672" in _row(status.output, "gpu")
+    assert ("Prices: on-demand Linux from the AWS Pricing API (us-east-1 endpoint), read now;"
+            " t4g.large from the table of 2026-11.") in status.output
+
+    offline = playbook("status.yml", ec2lab_pricing_api="false")
+    assert offline.rc == 0 and "0.0416" in _row(offline.output, "nb"), offline
+    assert "Prices: on-demand Linux, table of 2026-11 (roles/ec2lab/vars/prices.yml).\"" in offline.output
+
+
+def test_stop_of_unknown_name_says_so(two_workstations):
+    run = two_workstations.playbook("stop.yml", ec2lab_name="ghost")
+    assert run.rc != 0 and "No ec2lab instance named 'ghost'" in run.output, run
+
+
+def test_stop_start_and_status(two_workstations):
+    playbook, aws, key_dir = two_workstations.playbook, two_workstations.aws, two_workstations.key_dir
 
     stop = playbook("stop.yml")
     assert stop.rc == 0, stop
@@ -33,29 +73,6 @@ def test_stop_start_and_status(playbook, aws, key_dir):
     assert again.rc == 0 and again.recap()["changed"] == 0, again
 
 
-def _row(output: str, name: str) -> str:
-    return next(line for line in output.splitlines() if line.strip().startswith(f'"{name} '))
-
-
-def test_status_prices_come_from_the_pricing_api_when_it_answers(playbook, aws, pricing_api):
-    assert playbook("launch.yml").rc == 0
-    assert playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type="t4g.large").rc == 0
-    # FIXTURE prices, deliberately unlike the table's, so the row shows where its price came from.
-    pricing_api({"us-west-2": {"t3.medium": 0.0999}, "eu-west-1": {"t4g.large": 0.5}})
-
-    status = playbook("status.yml")
-    assert status.rc == 0, status
-    assert "0.0999" in _row(status.output, "nb")
-    # No API price for t4g.large in this region: that row falls back to the table, and says so.
-    assert "0.0672" in _row(status.output, "gpu")
-    assert ("Prices: on-demand Linux from the AWS Pricing API (us-east-1 endpoint), read now;"
-            " t4g.large from the table of 2026-11.") in status.output
-
-    offline = playbook("status.yml", ec2lab_pricing_api="false")
-    assert offline.rc == 0 and "0.0416" in _row(offline.output, "nb"), offline
-    assert "Prices: on-demand Linux, table of 2026-11 (roles/ec2lab/vars/prices.yml).\"" in offline.output
-
-
 def test_status_lists_data_kept_after_terminate(playbook, aws):
     assert playbook("launch.yml").rc == 0
     assert playbook("terminate.yml").rc == 0
@@ -63,8 +80,3 @@ def test_status_lists_data_kept_after_terminate(playbook, aws):
     assert status.rc == 0, status
     assert "no ec2lab instance in us-west-2" in status.output
     assert "kept: data volume" in status.output and "of 'nb', 20 GiB" in status.output
-
-
-def test_stop_of_unknown_name_says_so(playbook, aws):
-    run = playbook("stop.yml", ec2lab_name="ghost")
-    assert run.rc != 0 and "No ec2lab instance named 'ghost'" in run.output, run
