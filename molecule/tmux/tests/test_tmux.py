@@ -28,8 +28,10 @@ def ssh():
         f"{instance['user']}@{instance['address']}",
     ]
 
-    # A user's terminal always has a TERM, which ssh -tt passes on; CI runs without one.
-    env = dict(os.environ, TERM=os.environ.get("TERM") or "xterm-256color")
+    # A user's terminal has a TERM that tmux can draw on, which ssh -tt passes on; CI runs
+    # without one, or with TERM=dumb, on which tmux refuses to attach.
+    term = os.environ.get("TERM", "")
+    env = dict(os.environ, TERM=term if term not in ("", "dumb") else "xterm-256color")
 
     def run(command, tty=False, background=False):
         argv = base[:-1] + (["-tt"] if tty else []) + base[-1:] + [command]
