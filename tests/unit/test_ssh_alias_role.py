@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -50,14 +51,17 @@ pytestmark = pytest.mark.skipif(
 
 
 def _two_free_ports():
-    """A port P with P and P+1 free on 127.0.0.1, so the tests never race a real Jupyter on 8888."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < 65000 and all(_free(p) for p in (port, port + 1, port + 2)):
+    """A port P with P, P+1 and P+2 free on 127.0.0.1, so the tests never race a real Jupyter
+    on 8888. Taken below the kernel's ephemeral range, where no outgoing connection, bind(0) or
+    podman --publish elsewhere on the machine can take it while the test runs (other tests run
+    beside this one), and from a band of its own for each pytest-xdist worker."""
+    ephemeral_low = int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    band = range(10000 + 1000 * worker, min(10000 + 1000 * (worker + 1), ephemeral_low) - 3)
+    for port in random.sample(band, 50):
+        if all(_free(p) for p in (port, port + 1, port + 2)):
             return port
-    raise RuntimeError("no free port pair")
+    raise RuntimeError(f"no three free ports in {band.start}-{band.stop + 2}")
 
 
 def _free(port):
