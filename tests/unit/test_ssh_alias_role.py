@@ -286,16 +286,22 @@ def test_taken_port_moves_the_tunnel_to_the_next_one(home):
 
 def test_port_held_by_the_aliases_own_tunnel_is_kept(home):
     home.run(ssh_alias_host_address="203.0.113.10")
-    # Stands in for `ssh -N -f nb-jupyter`: a process called ssh, holding the port.
+    # Stands in for `ssh -N -f nb-jupyter`: a process called ssh, holding the port. A link named
+    # ssh (not `exec -a ssh`: Python finds its own files through argv[0]).
+    fake_ssh = home.workdir / "ssh"
+    fake_ssh.symlink_to(sys.executable)
     code = f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{home.port})); s.listen(); time.sleep(300)"
-    tunnel = subprocess.Popen(["bash", "-c", f'exec -a ssh {sys.executable} -c "{code}" -N nb-jupyter'])
+    tunnel = subprocess.Popen([str(fake_ssh), "-c", code, "-N", "nb-jupyter"])
     try:
-        for _ in range(50):
-            if not _free(home.port):
-                break
+        # Beside the other suites the stand-in can take seconds to start; the role must only run
+        # once it holds the port, or it would see a free port (or another process) instead.
+        deadline = time.monotonic() + 60
+        while _free(home.port):
+            assert tunnel.poll() is None and time.monotonic() < deadline, "the stand-in tunnel never held its port"
             time.sleep(0.1)
         result = home.run(ssh_alias_host_address="203.0.113.10")
-        assert result["port"] == home.port and result["changed"] == 0, result["out"]
+        processes = subprocess.run(["ps", "-A", "-o", "pid=,args="], capture_output=True, text=True).stdout
+        assert result["port"] == home.port and result["changed"] == 0, result["out"] + processes
     finally:
         tunnel.send_signal(signal.SIGTERM)
         tunnel.wait()
