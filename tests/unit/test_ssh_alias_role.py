@@ -300,7 +300,7 @@ def test_port_held_by_the_aliases_own_tunnel_is_kept(home):
             assert tunnel.poll() is None and time.monotonic() < deadline, "the stand-in tunnel never held its port"
             time.sleep(0.1)
         result = home.run(ssh_alias_host_address="203.0.113.10")
-        processes = subprocess.run(["ps", "-A", "-o", "pid=,args="], capture_output=True, text=True).stdout
+        processes = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,args="], capture_output=True, text=True).stdout
         assert result["port"] == home.port and result["changed"] == 0, result["out"] + processes
     finally:
         tunnel.send_signal(signal.SIGTERM)
