@@ -182,13 +182,22 @@ def save(page: Page, panel: str, name: str, timeout_ms: float) -> None:
     dialog_input = page.locator(".jp-Dialog input#jp-dialog-input-id")
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")
     deadline = time.monotonic() + timeout_ms / 1000
+    saved_unnamed_since = None
     while time.monotonic() < deadline:
         if dialog_input.count():
             dialog_input.fill(name, timeout=timeout_ms)
             page.locator(".jp-Dialog .jp-mod-accept").click(timeout=timeout_ms)
             dialog_input.wait_for(state="detached", timeout=timeout_ms)
-        elif "jp-mod-dirty" not in (tab.get_attribute("class") or ""):
+        elif "jp-mod-dirty" in (tab.get_attribute("class") or ""):
+            saved_unnamed_since = None
+        elif notebook_path(page).endswith(name):
             return
+        else:
+            # Saved as Untitled.ipynb: the lab saves first and asks for the name after, which on
+            # a busy machine can take a while. Without a prompt in 5 s, the lab does not ask.
+            saved_unnamed_since = saved_unnamed_since or time.monotonic()
+            if time.monotonic() - saved_unnamed_since > 5:
+                return
         page.wait_for_timeout(200)
     raise CheckFailed("the notebook still shows unsaved changes after Ctrl+S")
 
