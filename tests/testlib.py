@@ -126,6 +126,13 @@ class Aws:
         ])
         return [i for r in pages["Reservations"] for i in r["Instances"]]
 
+    def shutdown_from_inside(self, instance_id: str) -> None:
+        """FIXTURE (tests/moto/server.py): what a poweroff on the host does to the instance."""
+        body = json.dumps({"region": REGION, "instance_id": instance_id}).encode()
+        request = urllib.request.Request(f"{self.endpoint}/ec2lab-fixture/shutdown-from-inside", data=body,
+                                         method="POST")
+        urllib.request.urlopen(request, timeout=10)
+
     def volumes(self, **filters):
         return self.ec2.describe_volumes(
             Filters=[{"Name": k, "Values": [v]} for k, v in filters.items()]

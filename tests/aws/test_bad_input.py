@@ -23,6 +23,7 @@ BAD_LAUNCHES = [
     ({"ec2lab_data_volume_size": "lots"}, "ec2lab_data_volume_size"),
     ({"ec2lab_instance_type": "huge"}, "is not an EC2 instance type"),
     ({"ec2lab_aws_endpoint_url": "ftp://127.0.0.1"}, "must be an http(s) URL"),
+    ({"idle_stop_minutes": "1h"}, "idle_stop_minutes '1h' is not a whole number of minutes"),
 ]
 
 

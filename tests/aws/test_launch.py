@@ -145,3 +145,30 @@ def test_no_deprecation_comes_from_ec2lab_itself(playbook, aws):
         ours = [line for line in run.output.splitlines() if "[DEPRECATION WARNING]" in line
                 and not any(known in line for known in UPSTREAM_DEPRECATIONS)]
         assert ours == [], "\n".join(ours)
+
+
+def test_auto_stop_stops_the_instance_and_never_terminates_it(playbook, aws):
+    """The host's own poweroff (auto-stop) must stop the instance: launch sets the shutdown
+    behaviour, puts it back when someone changed it, and records the auto-stop minutes."""
+    assert playbook("launch.yml", idle_stop_minutes="30").rc == 0
+    [instance] = aws.instances()
+    instance_id = instance["InstanceId"]
+
+    def behaviour():
+        answer = aws.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior")
+        return answer["InstanceInitiatedShutdownBehavior"]["Value"]
+
+    def tags():
+        return {t["Key"]: t["Value"] for t in aws.instances()[0]["Tags"]}
+
+    assert behaviour() == "stop" and tags()["ec2lab:idle-stop-minutes"] == "30"
+
+    aws.ec2.modify_instance_attribute(InstanceId=instance_id, InstanceInitiatedShutdownBehavior={"Value": "terminate"})
+    again = playbook("launch.yml")
+    assert again.rc == 0 and again.recap()["changed"] >= 1, again
+    assert behaviour() == "stop"
+    assert tags()["ec2lab:idle-stop-minutes"] == "30"  # a launch without the option keeps it
+
+    aws.shutdown_from_inside(instance_id)
+    [stopped] = aws.instances()
+    assert stopped["State"]["Name"] == "stopped"

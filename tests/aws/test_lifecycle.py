@@ -42,6 +42,24 @@ def test_stop_of_unknown_name_says_so(two_workstations):
     assert run.rc != 0 and "No ec2lab instance named 'ghost'" in run.output, run
 
 
+def test_status_shows_auto_stop_and_why_a_workstation_stopped(two_workstations):
+    playbook, aws = two_workstations.playbook, two_workstations.aws
+    assert playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type="t4g.large", idle_stop_minutes="0").rc == 0
+    [gpu] = aws.instances("gpu")
+    aws.shutdown_from_inside(gpu["InstanceId"])  # FIXTURE: the host powered itself off
+
+    status = playbook("status.yml", ec2lab_pricing_api="false")
+    assert status.rc == 0, status
+    header = next(line for line in status.output.splitlines() if "NAME" in line and "AUTO-STOP" in line)
+    assert header.split()[5] == "AUTO-STOP"
+    assert _row(status.output, "gpu").split()[5] == "off"
+    assert _row(status.output, "nb").split()[5] == "-"  # setup-notebook.yml has not recorded it yet
+    assert ("gpu: last stop from inside the host: auto-stop after idle time, or a shutdown run there"
+            " — start.yml -e ec2lab_name=gpu brings it back") in status.output
+
+    assert playbook("start.yml", ec2lab_name="gpu").rc == 0  # as the next tests expect it
+
+
 def test_stop_start_and_status(two_workstations):
     playbook, aws, key_dir = two_workstations.playbook, two_workstations.aws, two_workstations.key_dir
 
@@ -56,6 +74,7 @@ def test_stop_start_and_status(two_workstations):
     rows = {line.split()[0].strip('"'): line for line in status.output.splitlines()
             if line.strip().startswith('"nb ') or line.strip().startswith('"gpu ')}
     assert "stopped" in rows["nb"] and "0 (stopped)" in rows["nb"]
+    assert "nb: last stop by a user (stop.yml, the console or the API)" in status.output
     assert "running" in rows["gpu"] and "0.0672" in rows["gpu"] and "ec2lab-gpu-123456789012" in rows["gpu"]
     assert "Storage: 40 GiB of data volumes, about $3.20/month" in status.output
     # moto has no Pricing API: the dated table answers, and the footer says why.

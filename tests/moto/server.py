@@ -9,6 +9,10 @@ differs in a way the playbooks notice.
   file {"region": {"type": usd_per_hour}}, a FIXTURE responder answers GetProducts from it in
   the shape AWS uses; while that file does not exist the Pricing API stays broken, as it is
   for a caller who may not use it. The file is read per request, so a test switches it.
+- An instance cannot power itself off in moto (no guest). A FIXTURE request,
+  POST /ec2lab-fixture/shutdown-from-inside with {"region": ..., "instance_id": ...}, stops it
+  with the StateReason AWS gives an instance-initiated shutdown (Client.InstanceInitiatedShutdown)
+  when its shutdown behaviour is `stop`, as auto-stop's poweroff does.
 """
 
 import json
@@ -18,7 +22,9 @@ import sys
 
 os.environ.setdefault("MOTO_AMIS_PATH", str(pathlib.Path(__file__).with_name("amis.json")))
 
-from moto.ec2.models import elastic_block_store  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.ec2.models import ec2_backends, elastic_block_store  # noqa: E402
+from moto.ec2.models.instances import StateReason  # noqa: E402
 import moto.server  # noqa: E402
 from moto.server import main  # noqa: E402
 
@@ -57,8 +63,25 @@ def _fixture_get_products(body: bytes) -> bytes:
     return json.dumps({"FormatVersion": "aws_v1", "PriceList": entries}).encode()
 
 
+def _fixture_shutdown_from_inside(body: bytes) -> bytes:
+    wanted = json.loads(body)
+    instance = ec2_backends[DEFAULT_ACCOUNT_ID][wanted["region"]].get_instance(wanted["instance_id"])
+    if instance.instance_initiated_shutdown_behavior != "stop":
+        instance.terminate()
+    else:
+        instance.stop()
+        instance.state_reason = StateReason("Client.InstanceInitiatedShutdown: Instance initiated shutdown",
+                                            "Client.InstanceInitiatedShutdown")
+        instance._reason = "Client.InstanceInitiatedShutdown: Instance initiated shutdown"  # noqa: SLF001
+    return json.dumps({"state": instance.state}).encode()
+
+
 class _DispatcherWithFixturePrices(moto.server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/ec2lab-fixture/shutdown-from-inside":
+            answer = _fixture_shutdown_from_inside(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
+            return [answer]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         prices = os.environ.get("EC2LAB_FIXTURE_PRICES")
         if target == "AWSPriceListService.GetProducts" and prices and os.path.exists(prices):

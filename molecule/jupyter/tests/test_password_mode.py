@@ -1,4 +1,5 @@
-"""Password mode: the right password logs in, a wrong one does not, only a hash is stored."""
+"""Password mode: the right password logs in, a wrong one does not, only a hash is stored;
+tools on the host read the API with a local token."""
 
 import pytest
 
@@ -29,3 +30,9 @@ def test_only_an_argon2_hash_is_stored(host, password):
     with host.sudo():
         found = host.run("grep -rlF -e %s /home/ubuntu/.jupyter /etc/systemd/system", password)
     assert found.rc == 1
+
+
+def test_tools_on_the_host_read_the_api_with_the_local_token(ssh):
+    """idle_stop sees kernels without knowing the password; the token never leaves the host."""
+    assert ssh.probe(PORT, "status", "--auth", "token") == {"status": 200}
+    assert ssh.run("stat -c '%a %U' /home/ubuntu/.jupyter/ec2lab-token").stdout.split() == ["600", "ubuntu"]

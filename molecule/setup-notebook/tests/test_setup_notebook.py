@@ -102,3 +102,17 @@ def test_no_aws_keys_in_the_users_environment_or_home(host):
     with host.sudo():
         found = host.run("grep -rIl -e aws_secret_access_key -e AWS_SECRET_ACCESS_KEY /home/ubuntu /etc/environment")
     assert found.stdout.strip() == ""
+
+
+def test_auto_stop_is_on_and_reads_the_real_jupyter_without_counting_as_use(host):
+    def last_activity():
+        answer = host.run(f"curl -s -H 'Authorization: token {token(host)}' {URL}/api/status")
+        return json.loads(answer.stdout)["last_activity"]
+
+    assert host.service("ec2lab-idle-stop.timer").is_running
+    before = last_activity()
+    status = login(host, "ec2lab-idle-stop status")
+    assert status.rc == 0, status.stderr
+    assert status.stdout.startswith("Auto-stop: powers off after 60 min without use.")
+    assert "uncertain" not in status.stdout
+    assert last_activity() == before  # the check's own API calls are not use
