@@ -20,8 +20,8 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed ## create .venv with the pinned controller + test dependencies
 
-demo: venv ## the whole path offline: moto for AWS, a container for the instance (root + podman)
-	source tests/testbed/env.sh && tests/bin/demo up
+demo: venv ## the whole path offline: moto for AWS, a container for the instance (root + podman); ARGS="-e ..." go to setup-notebook.yml
+	source tests/testbed/env.sh && tests/bin/demo up $(ARGS)
 
 demo-clean: venv ## terminate the demo, remove its aliases, container and moto
 	source tests/testbed/env.sh && tests/bin/demo down

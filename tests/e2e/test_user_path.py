@@ -78,6 +78,10 @@ def test_user_path(user, instance, aws):
     token = re.search(r"Token \(.*?\): ([0-9a-f]{32,})", setup.stdout).group(1)
     local_port = int(re.search(r"ssh -N -f nb-jupyter\S*.*?http://127\.0\.0\.1:(\d+)/lab", setup.stdout, re.S).group(1))
 
+    # Auto-stop is on, says so, and status.yml can tell from the instance's tag.
+    assert "Auto-stop: powers off after 60 min without use" in setup.stdout
+    assert {t["Key"]: t["Value"] for t in aws.instances()[0]["Tags"]}["ec2lab:idle-stop-minutes"] == "60"
+
     # The token is shown once, in the first summary, and nowhere else — a re-run, even with
     # -vvv, says how to read it instead.
     verbose = user.run("ansible-playbook", "-vvv", "-i", "inventory/", "-i", str(overlay), "setup-notebook.yml")
@@ -90,6 +94,10 @@ def test_user_path(user, instance, aws):
     assert who.stdout.split() == ["ubuntu", "/data"]
     hint = re.search(r"print it with: ssh nb cat (/[\w./-]+)", verbose.stdout).group(1)
     assert user.run("ssh", "-o", "BatchMode=yes", "nb", "cat", hint).stdout.strip() == token
+    # The idle check sees this very connection, and reads the real JupyterLab without doubt.
+    idle = user.run("ssh", "-o", "BatchMode=yes", "nb", "ec2lab-idle-stop", "status").stdout
+    now = next(line for line in idle.splitlines() if line.startswith("Now: "))
+    assert now.startswith("Now: active: ") and "ssh without a terminal" in now and "uncertain" not in now, idle
     config = (user.ssh_dir / "config").read_text()
     assert config.count("Include") == 1
 
