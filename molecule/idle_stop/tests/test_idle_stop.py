@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -76,14 +77,35 @@ def ssh_argv():
             f"{instance['user']}@{instance['address']}"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def nobody_connected():
-    """Molecule's Ansible leaves persistent ssh connections (ControlPersist): uses like any other."""
+def close_ssh_connections():
+    """Ansible leaves persistent ssh connections (ControlPersist): uses like any other."""
     podman_exec("pkill", "--uid", "ubuntu", "--exact", "sshd", check=False)
     deadline = time.time() + 10
     while podman_exec("pgrep", "--uid", "ubuntu", "--exact", "sshd", check=False).returncode == 0:
         assert time.time() < deadline, "Ansible's ssh connections did not close"
         time.sleep(0.5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nobody_connected():
+    close_ssh_connections()
+
+
+def test_settings_the_check_cannot_see_with_are_refused_and_not_installed():
+    """A check that is always uncertain would keep the host up for ever, silently."""
+    settings = podman_exec("cat", "/etc/ec2lab/idle-stop.json").stdout
+    run = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(Path(__file__).with_name("apply_role.yml")),
+         "-e", "idle_stop_jupyter_token_file=/home/ubuntu/no-such-token"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env=dict(os.environ, ANSIBLE_CALLBACK_RESULT_FORMAT="json"))
+    close_ssh_connections()
+    output = run.stdout + run.stderr  # molecule's environment sends failures to stderr
+    assert run.returncode != 0
+    assert output.count("fatal:") == 1, output[-3000:]
+    assert "Auto-stop cannot tell whether this host is in use, so it would never stop it" in output
+    assert "uncertain, jupyter: [Errno 2] No such file or directory: '/home/ubuntu/no-such-token'" in output
+    assert podman_exec("cat", "/etc/ec2lab/idle-stop.json").stdout == settings
 
 
 def test_the_keepalive_command_keeps_the_host_up_until_turned_off(ssh_argv):

@@ -4,6 +4,7 @@
     ec2lab-idle-stop check            what the timer runs every minute: look, decide, act
     ec2lab-idle-stop status           what counts as use right now, and the last check's verdict
     ec2lab-keepalive 4h               count the host as used for 4 hours (also 90m, 2d; off)
+    ec2lab-idle-stop status --config -   status with the settings on stdin, not the installed ones
 
 The host counts as used while a Jupyter kernel is busy or starting (or Jupyter saw use within the
 window), an SSH login has a terminal, an SSH connection without one is open (a tunnel, VS Code;
@@ -294,6 +295,8 @@ def keepalive(config: dict, argument: str | None) -> int:
 
 def main(argv: list[str]) -> int:
     command, *rest = argv or ["status"]
+    if command == "status" and rest == ["--config", "-"]:  # the role tries settings before writing them
+        return status(json.load(sys.stdin))
     config = json.loads(CONFIG.read_text())
     try:
         if command == "check":
