@@ -30,6 +30,9 @@ _NON_PUBLIC_V4 = tuple(
 
 # Graviton families carry a "g" right after the generation digit (t4g, m7g, c7gn, r8gd, ...).
 _GRAVITON_TYPE = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+# Instance families with NVIDIA GPUs that AWS's "Deep Learning Base OSS Nvidia Driver GPU AMI"
+# supports (x86_64), and g5g (Graviton2 with NVIDIA T4G) for its ARM64 twin.
+NVIDIA_GPU_FAMILIES = frozenset({"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en"})
 
 
 def s3_bucket_name_problems(name: str) -> list[str]:
@@ -69,6 +72,42 @@ def _looks_like_ipv4(name: str) -> bool:
 def ec2_architecture(instance_type: str) -> str:
     """The AMI architecture (x86_64 or arm64) an instance type needs."""
     return "arm64" if _GRAVITON_TYPE.match(instance_type or "") else "x86_64"
+
+
+def ec2_nvidia_gpu(instance_type: str) -> bool:
+    """Whether the instance type has NVIDIA GPUs (g5.xlarge: yes; t3.medium, g4ad.xlarge: no)."""
+    return (instance_type or "").split(".", 1)[0] in NVIDIA_GPU_FAMILIES
+
+
+def nvidia_gpu_summary(lines: list[str]) -> str:
+    """One line from `nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader,nounits`.
+
+    ['NVIDIA A10G, 23028, 570.172.08'] -> 'NVIDIA A10G, 23028 MiB, driver 570.172.08';
+    eight alike -> '8 x NVIDIA H100 80GB HBM3, 81559 MiB each, driver ...'.
+    """
+    gpus = [tuple(part.strip() for part in line.rsplit(",", 2)) for line in lines if line.strip()]
+    kinds: dict[tuple[str, str], int] = {}
+    for name, memory, _driver in gpus:
+        kinds[(name, memory)] = kinds.get((name, memory), 0) + 1
+    drivers = sorted({driver for _name, _memory, driver in gpus})
+    described = [f"{name}, {memory} MiB" if count == 1 else f"{count} x {name}, {memory} MiB each"
+                 for (name, memory), count in kinds.items()]
+    return "; ".join(described) + f", driver {', '.join(drivers)}" if gpus else ""
+
+
+def newest_image(images: list[dict], architecture: str = "x86_64") -> dict:
+    """The newest available image of `architecture` among `images` (ec2_ami_info results), {} if none."""
+    candidates = [image for image in images or []
+                  if image.get("architecture") == architecture and image.get("state", "available") == "available"]
+    return max(candidates, key=lambda image: (image.get("creation_date", ""), image.get("name", "")), default={})
+
+
+def image_root_size(image: dict) -> int:
+    """GiB of the image's root snapshot (0 when the image does not say): a root volume's minimum."""
+    for mapping in image.get("block_device_mappings") or []:
+        if mapping.get("device_name") == image.get("root_device_name"):
+            return int((mapping.get("ebs") or {}).get("volume_size") or 0)
+    return 0
 
 
 def latest_ubuntu_lts(images: list[dict], architecture: str = "x86_64") -> dict:
@@ -128,5 +167,9 @@ class FilterModule:
             "s3_bucket_name_problems": s3_bucket_name_problems,
             "ec2_architecture": ec2_architecture,
             "latest_ubuntu_lts": latest_ubuntu_lts,
+            "ec2_nvidia_gpu": ec2_nvidia_gpu,
+            "newest_image": newest_image,
+            "nvidia_gpu_summary": nvidia_gpu_summary,
+            "image_root_size": image_root_size,
             "cidr_problems": cidr_problems,
         }

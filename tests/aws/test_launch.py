@@ -3,6 +3,8 @@
 import json
 import stat
 
+import pytest
+
 NOBLE_AMD64 = "ami-0a1b2c3d4e5f60003"  # newest 24.04 amd64 image in tests/moto/amis.json
 NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"
 
@@ -172,3 +174,17 @@ def test_auto_stop_stops_the_instance_and_never_terminates_it(playbook, aws):
     aws.shutdown_from_inside(instance_id)
     [stopped] = aws.instances()
     assert stopped["State"]["Name"] == "stopped"
+
+
+DLAMI_AMD64 = "ami-0d1a2b3c4d5e6f702"  # newest x86_64 Deep Learning Base GPU image in tests/moto/amis.json
+DLAMI_ARM64 = "ami-0d1a2b3c4d5e6f703"
+
+
+@pytest.mark.parametrize("instance_type, image", [("g5.xlarge", DLAMI_AMD64), ("g5g.xlarge", DLAMI_ARM64)])
+def test_gpu_types_get_the_deep_learning_image_and_its_root_size(playbook, aws, instance_type, image):
+    run = playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type=instance_type)
+    assert run.rc == 0, run
+    [instance] = aws.instances("gpu")
+    assert instance["ImageId"] == image
+    [root] = aws.volumes(**{"attachment.instance-id": instance["InstanceId"], "attachment.device": "/dev/sda1"})
+    assert root["Size"] == 75  # the image's own root size, above ec2lab_root_volume_size's 16

@@ -5,6 +5,9 @@ differs in a way the playbooks notice.
   both keys out and amazon.aws.ec2_vol / ec2_vol_info then fail with a KeyError.
 - The AMI catalogue is replaced by tests/moto/amis.json (MOTO_AMIS_PATH): a few Canonical
   images shaped like today's, so the "latest Ubuntu LTS" lookup has real choices to make.
+- moto gives every image a 15 GiB root snapshot; tests/moto/ami_root_sizes.json gives the
+  DLAMI-shaped images AWS's real size (75 GiB), so "a root volume at least the image's size" is
+  tested.
 - moto has no Pricing API (GetProducts answers 500). When EC2LAB_FIXTURE_PRICES names a JSON
   file {"region": {"type": usd_per_hour}}, a FIXTURE responder answers GetProducts from it in
   the shape AWS uses; while that file does not exist the Pricing API stays broken, as it is
@@ -23,7 +26,7 @@ import sys
 os.environ.setdefault("MOTO_AMIS_PATH", str(pathlib.Path(__file__).with_name("amis.json")))
 
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
-from moto.ec2.models import ec2_backends, elastic_block_store  # noqa: E402
+from moto.ec2.models import amis, ec2_backends, elastic_block_store  # noqa: E402
 from moto.ec2.models.instances import StateReason  # noqa: E402
 import moto.server  # noqa: E402
 from moto.server import main  # noqa: E402
@@ -40,6 +43,19 @@ def _volume_init_with_snapshot_id(self, *args, **kwargs):
 
 
 elastic_block_store.Volume.__init__ = _volume_init_with_snapshot_id
+
+_ROOT_SIZES = json.loads(pathlib.Path(__file__).with_name("ami_root_sizes.json").read_text())
+_block_device_mappings = amis.Ami.block_device_mappings.fget
+
+
+def _block_device_mappings_with_root_size(self):
+    mappings = _block_device_mappings(self)
+    if self.id in _ROOT_SIZES:
+        mappings[0]["Ebs"]["VolumeSize"] = _ROOT_SIZES[self.id]
+    return mappings
+
+
+amis.Ami.block_device_mappings = property(_block_device_mappings_with_root_size)
 
 
 def _price_list_entry(instance_type: str, region: str, usd: float) -> str:

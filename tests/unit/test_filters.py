@@ -111,3 +111,55 @@ def test_private_instance_accepts_private_ranges(cidr):
 @pytest.mark.parametrize("cidr", ["10.0.0.0/8", "203.0.113.10/32", "0.0.0.0/0"])
 def test_private_instance_refuses_public_or_huge_ranges(cidr):
     assert "private IPv4 range" in filters.cidr_problems(cidr, True)[0]
+
+
+@pytest.mark.parametrize("instance_type, gpu", [
+    ("g4dn.xlarge", True), ("g5.2xlarge", True), ("g5g.xlarge", True), ("g6e.xlarge", True), ("gr6.4xlarge", True),
+    ("p4d.24xlarge", True), ("p5.48xlarge", True),
+    ("t3.medium", False), ("t4g.large", False), ("g4ad.xlarge", False), ("m5.large", False), ("", False),
+])
+def test_nvidia_gpu_types_are_told_apart_from_the_rest(instance_type, gpu):
+    assert filters.ec2_nvidia_gpu(instance_type) is gpu
+
+
+DLAMIS = [
+    {"name": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) 20261009", "architecture": "x86_64",
+     "creation_date": "2026-10-09T10:00:00.000Z", "image_id": "old"},
+    {"name": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) 20261106", "architecture": "x86_64",
+     "creation_date": "2026-11-06T10:00:00.000Z", "image_id": "new"},
+    {"name": "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) 20261120", "architecture": "arm64",
+     "creation_date": "2026-11-20T10:00:00.000Z", "image_id": "arm"},
+    {"name": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) 20261125", "architecture": "x86_64",
+     "creation_date": "2026-11-25T10:00:00.000Z", "image_id": "pending", "state": "pending"},
+]
+
+
+def test_the_newest_available_image_of_the_architecture_is_chosen():
+    assert filters.newest_image(DLAMIS, "x86_64")["image_id"] == "new"
+    assert filters.newest_image(DLAMIS, "arm64")["image_id"] == "arm"
+    assert filters.newest_image([], "x86_64") == {}
+
+
+def test_the_image_root_size_is_its_root_devices_snapshot():
+    image = {"root_device_name": "/dev/sda1", "block_device_mappings": [
+        {"device_name": "/dev/sdb", "ebs": {"volume_size": 500}},
+        {"device_name": "/dev/sda1", "ebs": {"volume_size": 75}}]}
+    assert filters.image_root_size(image) == 75
+    assert filters.image_root_size({"root_device_name": "/dev/sda1"}) == 0
+
+
+@pytest.mark.parametrize("lines, summary", [
+    (["NVIDIA A10G, 23028, 570.172.08"], "NVIDIA A10G, 23028 MiB, driver 570.172.08"),
+    (["NVIDIA H100 80GB HBM3, 81559, 570.172.08"] * 8, "8 x NVIDIA H100 80GB HBM3, 81559 MiB each, driver 570.172.08"),
+    ([], ""),
+])
+def test_nvidia_smi_answers_read_as_one_line(lines, summary):
+    assert filters.nvidia_gpu_summary(lines) == summary
+
+
+def test_the_price_table_covers_every_gpu_family_launch_offers():
+    import yaml
+
+    table = yaml.safe_load((pathlib.Path(__file__).parents[2] / "roles/ec2lab/vars/prices.yml").read_text())
+    priced = {instance_type.split(".")[0] for instance_type in table["__ec2lab_prices_per_hour"]}
+    assert {"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p4d", "p5"} <= priced
