@@ -175,3 +175,8 @@ def test_keepalive_durations(text, expected):
 def test_keepalive_durations_it_cannot_read_are_refused_with_an_example(text):
     with pytest.raises(ValueError, match="like 90m, 4h or 2d"):
         idle.parse_duration(text)
+
+
+@pytest.mark.parametrize("window, text", [(3600, "60 min"), (60, "1 min"), (10, "10 s"), (90, "90 s")])
+def test_the_window_is_named_in_minutes_when_it_is_whole_minutes(window, text):
+    assert idle._length(window) == text

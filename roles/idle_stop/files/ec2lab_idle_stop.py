@@ -52,8 +52,8 @@ def _span(seconds: float, window: float) -> str:
 
 
 def _length(window: float) -> str:
-    """'60 min', or '20 s'."""
-    return f"{int(window)} s" if window < 120 else f"{int(window // 60)} min"
+    """'60 min', '1 min', or '20 s' for a window that is not whole minutes."""
+    return f"{int(window // 60)} min" if window >= 60 and window % 60 == 0 else f"{int(window)} s"
 
 
 def _timestamp(text: str | None) -> float | None:
