@@ -3,11 +3,7 @@ mounted at /data from /etc/fstab by UUID with nofail, they can write to it,
 nothing on it is lost when the role runs again, and on a Xen instance type
 it is found by the name it was attached under."""
 
-import json
-import os
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -74,19 +70,9 @@ def test_existing_data_is_kept(host, expected):
     assert host.file(f"/data/{name}").content_string == content
 
 
-def apply_role(host, **extra_vars):
-    """Run the role against this host with extra vars, as a user would."""
-    return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         "--limit", host.backend.get_hostname(),
-         "-e", json.dumps(extra_vars), str(Path(__file__).parent / "apply_role.yml")],
-        capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
-
-
-def test_other_file_system_is_an_error_not_a_reformat(host, expected):
+def test_other_file_system_is_an_error_not_a_reformat(host, expected, apply_role):
     other = "xfs" if expected["fstype"] == "ext4" else "ext4"
-    result = apply_role(host, data_volume_fstype=other)
+    result = apply_role(host.backend.get_hostname(), data_volume_fstype=other)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"already holds a file system of type {expected['fstype']}" in output
@@ -100,18 +86,18 @@ def only_on(host, name):
         pytest.skip(f"checked on {name}")
 
 
-def run_without_a_volume(host, **role_vars):
+def run_without_a_volume(host, apply_role, **role_vars):
     """The role's output when none of the paths it looks at exists."""
-    result = apply_role(host, data_volume_device_timeout=1, **role_vars)
+    result = apply_role(host.backend.get_hostname(), data_volume_device_timeout=1, **role_vars)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "None of them exists." in output
     return output
 
 
-def test_missing_volume_says_what_was_looked_for(host):
+def test_missing_volume_says_what_was_looked_for(host, apply_role):
     only_on(host, NITRO)
-    output = run_without_a_volume(host, data_volume_device="",
+    output = run_without_a_volume(host, apply_role, data_volume_device="",
                                   data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa")
     assert (f"Looked for, in this order: {BY_ID}vol0aaaaaaaaaaaaaaaa "
             "(data_volume_device '', data_volume_ebs_volume_id "
@@ -130,28 +116,28 @@ def test_xen_volume_is_found_by_its_attachment_name(host):
     assert mounted == xvdf
 
 
-def test_xen_volume_present_is_not_waited_for(host):
+def test_xen_volume_present_is_not_waited_for(host, apply_role):
     only_on(host, XEN)
     started = time.monotonic()
-    result = apply_role(host, data_volume_device_timeout=120)
+    result = apply_role(host.backend.get_hostname(), data_volume_device_timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert time.monotonic() - started < 60
     assert host.file("/data/before-rerun.txt").content_string == (
         "written before the role ran again\n")
 
 
-def test_missing_volume_lists_every_candidate(host):
+def test_missing_volume_lists_every_candidate(host, apply_role):
     only_on(host, XEN)
-    output = run_without_a_volume(host, data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
+    output = run_without_a_volume(host, apply_role, data_volume_ebs_volume_id="vol-0aaaaaaaaaaaaaaaa",
                                   data_volume_attachment_name="/dev/sdg")
     assert (f"Looked for, in this order: {BY_ID}vol0aaaaaaaaaaaaaaaa, "
             "/dev/xvdg, /dev/sdg") in output
     assert "data_volume_attachment_name '/dev/sdg'" in output
 
 
-def test_explicit_device_has_no_fallback(host):
+def test_explicit_device_has_no_fallback(host, apply_role):
     only_on(host, XEN)
-    result = apply_role(host, data_volume_device="/dev/xvdz",
+    result = apply_role(host.backend.get_hostname(), data_volume_device="/dev/xvdz",
                         data_volume_device_timeout=1)
     output = result.stdout + result.stderr
     assert result.returncode != 0
@@ -160,14 +146,14 @@ def test_explicit_device_has_no_fallback(host):
     assert host.mount_point("/data").exists
 
 
-def test_device_mounted_elsewhere_is_refused(host):
+def test_device_mounted_elsewhere_is_refused(host, apply_role):
     only_on(host, XEN)
     with host.sudo():
         host.check_output("umount /data")
         host.check_output("mkdir -p /mnt/elsewhere")
         host.check_output("mount /dev/xvdf /mnt/elsewhere")
     try:
-        result = apply_role(host)
+        result = apply_role(host.backend.get_hostname())
         output = result.stdout + result.stderr
         assert result.returncode != 0
         assert "(/dev/xvdf) is mounted on /mnt/elsewhere, not on /data" in output

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import tarfile
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -91,16 +90,12 @@ def nobody_connected():
     close_ssh_connections()
 
 
-def test_settings_the_check_cannot_see_with_are_refused_and_not_installed():
+def test_settings_the_check_cannot_see_with_are_refused_and_not_installed(apply_role):
     """A check that is always uncertain would keep the host up for ever, silently."""
     settings = podman_exec("cat", "/etc/ec2lab/idle-stop.json").stdout
-    run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(Path(__file__).with_name("apply_role.yml")),
-         "-e", "idle_stop_jupyter_token_file=/home/ubuntu/no-such-token"],
-        capture_output=True, text=True, timeout=300, check=False,
-        env=dict(os.environ, ANSIBLE_CALLBACK_RESULT_FORMAT="json"))
+    run = apply_role(idle_stop_jupyter_token_file="/home/ubuntu/no-such-token")
     close_ssh_connections()
-    output = run.stdout + run.stderr  # molecule's environment sends failures to stderr
+    output = run.stdout + run.stderr
     assert run.returncode != 0
     assert output.count("fatal:") == 1, output[-3000:]
     assert "Auto-stop cannot tell whether this host is in use, so it would never stop it" in output

@@ -1,12 +1,10 @@
 """What a user of the notebook host notices about tmux: it runs, and work started in it outlives
 the SSH connection that started it."""
 
-import json
 import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -97,17 +95,8 @@ def test_mouse_is_on(ssh):
     assert ssh("tmux show-options -g mouse").stdout.strip() == "mouse on"
 
 
-def apply_role(**extra_vars):
-    return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         "-e", json.dumps({"tmux_history_limit": 12345, **extra_vars}),
-         str(Path(__file__).parent / "apply_role.yml")],
-        capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
-
-
-def test_auto_attach_puts_an_interactive_login_into_tmux(ssh):
-    assert apply_role(tmux_auto_attach=True).returncode == 0
+def test_auto_attach_puts_an_interactive_login_into_tmux(ssh, apply_role):
+    assert apply_role(tmux_history_limit=12345, tmux_auto_attach=True).returncode == 0
     try:
         ssh("tmux kill-server")
         # An interactive login (a terminal, no command), like `ssh notebook`.
@@ -122,7 +111,7 @@ def test_auto_attach_puts_an_interactive_login_into_tmux(ssh):
             login.kill()
             login.wait(timeout=10)
     finally:
-        assert apply_role(tmux_auto_attach=False).returncode == 0
+        assert apply_role(tmux_history_limit=12345, tmux_auto_attach=False).returncode == 0
 
 
 def test_logins_stay_plain_by_default(ssh):
