@@ -5,5 +5,6 @@ from parallel import (  # noqa: F401
     pytest_collection_modifyitems, pytest_configure,
 )
 from testlib import (  # noqa: F401
-    aws, fixture_prices_file, key_dir, launched, moto_endpoint, playbook, pricing_api,
+    aws, fixture_prices_file, fixture_spot_prices_file, key_dir, launched, moto_endpoint, playbook,
+    pricing_api, spot_prices,
 )

@@ -72,14 +72,30 @@ def pricing_api(fixture_prices_file):
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory, fixture_prices_file):
+def fixture_spot_prices_file(tmp_path_factory) -> Path:
+    """Where tests/moto/server.py looks for FIXTURE spot prices (absent = moto's own answer)."""
+    return tmp_path_factory.mktemp("spot-pricing") / "spot-prices.json"
+
+
+@pytest.fixture
+def spot_prices(fixture_spot_prices_file):
+    """Make moto's spot price history answer with the given {zone: {type: usd}} for one test."""
+    def answer(prices: dict) -> None:
+        fixture_spot_prices_file.write_text(json.dumps(prices))
+    yield answer
+    fixture_spot_prices_file.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory, fixture_prices_file, fixture_spot_prices_file):
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "tests/moto/server.py"), str(port)],
             stdout=out, stderr=subprocess.STDOUT,
-            env=dict(os.environ, EC2LAB_FIXTURE_PRICES=str(fixture_prices_file)),
+            env=dict(os.environ, EC2LAB_FIXTURE_PRICES=str(fixture_prices_file),
+                     EC2LAB_FIXTURE_SPOT_PRICES=str(fixture_spot_prices_file)),
         )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -128,10 +144,24 @@ class Aws:
 
     def shutdown_from_inside(self, instance_id: str) -> None:
         """FIXTURE (tests/moto/server.py): what a poweroff on the host does to the instance."""
+        self._fixture("shutdown-from-inside", instance_id)
+
+    def _fixture(self, action: str, instance_id: str) -> None:
         body = json.dumps({"region": REGION, "instance_id": instance_id}).encode()
-        request = urllib.request.Request(f"{self.endpoint}/ec2lab-fixture/shutdown-from-inside", data=body,
-                                         method="POST")
+        request = urllib.request.Request(f"{self.endpoint}/ec2lab-fixture/{action}", data=body, method="POST")
         urllib.request.urlopen(request, timeout=10)
+
+    def spot_interruption(self, instance_id: str) -> None:
+        """FIXTURE (tests/moto/server.py): AWS taking a spot instance's capacity back."""
+        self._fixture("spot-interruption", instance_id)
+
+    def spot_requests(self, name: str = "nb", states=("open", "active", "disabled")) -> list[dict]:
+        return self.ec2.describe_spot_instance_requests(Filters=[
+            {"Name": "tag:ec2lab:name", "Values": [name]}, {"Name": "state", "Values": list(states)},
+        ])["SpotInstanceRequests"]
+
+    def launch_templates(self) -> list[str]:
+        return [t["LaunchTemplateName"] for t in self.ec2.describe_launch_templates()["LaunchTemplates"]]
 
     def volumes(self, **filters):
         return self.ec2.describe_volumes(
@@ -155,6 +185,8 @@ class Aws:
                                   if p["InstanceProfileName"] == f"ec2lab-{name}"],
             "buckets": [b["Name"] for b in self.s3.list_buckets()["Buckets"]
                         if b["Name"].startswith(f"ec2lab-{name}-")],
+            "launch_templates": [t for t in self.launch_templates() if t == f"ec2lab-{name}"],
+            "spot_requests": [r["SpotInstanceRequestId"] for r in self.spot_requests(name)],
         }
 
     def nothing_for(self, name: str = "nb") -> bool:

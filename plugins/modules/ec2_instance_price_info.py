@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: ec2lab contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: Apache-2.0
 """Read on-demand EC2 prices from the AWS Price List Query API."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ec2_instance_price_info
 short_description: On-demand hourly prices of EC2 instance types from the AWS Pricing API
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Asks the AWS Price List Query API (C(pricing:GetProducts)) for the on-demand, shared-tenancy
     hourly USD price of each instance type in one region.

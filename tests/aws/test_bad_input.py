@@ -24,6 +24,10 @@ BAD_LAUNCHES = [
     ({"ec2lab_instance_type": "huge"}, "is not an EC2 instance type"),
     ({"ec2lab_aws_endpoint_url": "ftp://127.0.0.1"}, "must be an http(s) URL"),
     ({"idle_stop_minutes": "1h"}, "idle_stop_minutes '1h' is not a whole number of minutes"),
+    ({"ec2lab_market": "cheap"}, "ec2lab_market"),
+    ({"ec2lab_market": "spot", "ec2lab_spot_max_price": "cheap"}, "ec2lab_spot_max_price 'cheap' is not a price"),
+    ({"ec2lab_market": "spot", "ec2lab_spot_max_price": "0"}, "ec2lab_spot_max_price '0' is not a price"),
+    ({"ec2lab_spot_max_price": "0.02"}, "ec2lab_spot_max_price applies to spot workstations only"),
 ]
 
 

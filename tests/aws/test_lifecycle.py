@@ -51,9 +51,9 @@ def test_status_shows_auto_stop_and_why_a_workstation_stopped(two_workstations):
     status = playbook("status.yml", ec2lab_pricing_api="false")
     assert status.rc == 0, status
     header = next(line for line in status.output.splitlines() if "NAME" in line and "AUTO-STOP" in line)
-    assert header.split()[5] == "AUTO-STOP"
-    assert _row(status.output, "gpu").split()[5] == "off"
-    assert _row(status.output, "nb").split()[5] == "-"  # setup-notebook.yml has not recorded it yet
+    assert header.split()[6] == "AUTO-STOP"
+    assert _row(status.output, "gpu").split()[6] == "off"
+    assert _row(status.output, "nb").split()[6] == "-"  # setup-notebook.yml has not recorded it yet
     assert ("gpu: last stop from inside the host: auto-stop after idle time, or a shutdown run there"
             " — start.yml -e ec2lab_name=gpu brings it back") in status.output
 

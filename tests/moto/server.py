@@ -16,6 +16,23 @@ differs in a way the playbooks notice.
   POST /ec2lab-fixture/shutdown-from-inside with {"region": ..., "instance_id": ...}, stops it
   with the StateReason AWS gives an instance-initiated shutdown (Client.InstanceInitiatedShutdown)
   when its shutdown behaviour is `stop`, as auto-stop's poweroff does.
+- Spot through a launch template: moto's RunInstances reads the market options only from the
+  request itself, not from the launch template, and creates no spot request for them. AWS makes a
+  spot instance (InstanceLifecycle "spot", SpotInstanceRequestId) with a request that carries the
+  template's type, interruption behaviour, max price and spot-instances-request tags; the patch
+  does the same. A persistent request then follows its instance as in AWS: "disabled" while the
+  user has it stopped, "active" again on start, back to "open" when the instance is terminated
+  while the request stands (AWS would launch a replacement from it: why terminate cancels first).
+- A launch template's own tags (CreateLaunchTemplate's TagSpecifications) are copied by moto into
+  the template data, as if they were tags for launched resources; AWS keeps them apart, and
+  amazon.aws.ec2_launch_template then sees a changed template on every run. The patch keeps them
+  on the template only.
+- Spot prices: moto answers DescribeSpotPriceHistory with 0.00001 for everything. When
+  EC2LAB_FIXTURE_SPOT_PRICES names a JSON file {"zone": {"type": usd_per_hour}}, the FIXTURE prices
+  in it are answered instead (read per request); types and zones it lacks are left out.
+- An interruption cannot happen in moto. A FIXTURE request, POST /ec2lab-fixture/spot-interruption
+  with {"region": ..., "instance_id": ...}, stops a spot instance the way AWS does when it needs
+  the capacity back (StateReason Server.SpotInstanceShutdown; the request stays open).
 """
 
 import json
@@ -26,8 +43,12 @@ import sys
 os.environ.setdefault("MOTO_AMIS_PATH", str(pathlib.Path(__file__).with_name("amis.json")))
 
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.core.responses import ActionResult  # noqa: E402
 from moto.ec2.models import amis, ec2_backends, elastic_block_store  # noqa: E402
+from moto.ec2.models import instances, launch_templates, spot_requests  # noqa: E402
 from moto.ec2.models.instances import StateReason  # noqa: E402
+from moto.ec2.responses.spot_instances import SpotInstances  # noqa: E402
+from moto.ec2.utils import random_spot_request_id  # noqa: E402
 import moto.server  # noqa: E402
 from moto.server import main  # noqa: E402
 
@@ -56,6 +77,105 @@ def _block_device_mappings_with_root_size(self):
 
 
 amis.Ami.block_device_mappings = property(_block_device_mappings_with_root_size)
+
+
+_create_launch_template = launch_templates.LaunchTemplateBackend.create_launch_template
+
+
+def _create_launch_template_tagging_only_the_template(self, name, description, template_data, tag_spec):
+    specs = [spec for spec in template_data.get("TagSpecifications", []) if spec.get("ResourceType") != "launch-template"]
+    template_data = {k: v for k, v in template_data.items() if k != "TagSpecifications"}
+    if specs:
+        template_data["TagSpecifications"] = specs
+    return _create_launch_template(self, name, description, template_data, tag_spec)
+
+
+launch_templates.LaunchTemplateBackend.create_launch_template = _create_launch_template_tagging_only_the_template
+
+
+class _TemplateSpotRequest(spot_requests.SpotInstanceRequest):
+    """The spot request AWS records for an instance launched with a template's market options."""
+
+    __module__ = "moto.ec2.models.spot_requests"  # moto's model registry keys classes by module
+
+    def __init__(self, backend, instance, spot_options: dict, tags: dict):
+        self._launched = instance
+        super().__init__(
+            backend, random_spot_request_id(), spot_options.get("MaxPrice"), instance.image_id,
+            spot_options.get("SpotInstanceType", "one-time"), None, None, None, None,
+            instance.key_name, [], None, instance.instance_type, instance.availability_zone, None, None,
+            False, instance.subnet_id, tags, None, spot_options.get("InstanceInterruptionBehavior"),
+        )
+
+    def launch_instance(self):
+        return self._launched
+
+    @property
+    def launched_availability_zone(self) -> str:
+        return self._launched.availability_zone
+
+
+_run_instances = instances.InstanceBackend.run_instances
+
+
+def _run_instances_with_template_market(self, image_id, count, user_data, security_group_names, **kwargs):
+    template = kwargs.get("launch_template")
+    market = self._get_template_from_args(template).data.get("InstanceMarketOptions") if template else None
+    if market and not kwargs.get("instance_market_options"):
+        kwargs["instance_market_options"] = market.get("MarketType")
+    reservation = _run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+    if market and market.get("MarketType") == "spot":
+        specs = self._get_template_from_args(template).data.get("TagSpecifications", [])
+        tags = {"spot-instances-request": {t["Key"]: t["Value"] for spec in specs
+                                           if spec.get("ResourceType") == "spot-instances-request"
+                                           for t in spec.get("Tags", [])}}
+        for instance in reservation.instances:
+            request = _TemplateSpotRequest(self, instance, market.get("SpotOptions", {}), tags)
+            self.spot_instance_requests[request.id] = request
+            instance.spot_instance_request_id = request.id
+    return reservation
+
+
+instances.InstanceBackend.run_instances = _run_instances_with_template_market
+
+
+def _spot_request_of(instance):
+    request_id = getattr(instance, "spot_instance_request_id", None)
+    return instance.ec2_backend.spot_instance_requests.get(request_id) if request_id else None
+
+
+def _follow_with_request(method, state: str, code: str):
+    def wrapped(self, *args, **kwargs):
+        answer = method(self, *args, **kwargs)
+        request = _spot_request_of(self)
+        if request is not None and request.type == "persistent":
+            request.state, request._status_code = state, code  # noqa: SLF001
+        return answer
+    return wrapped
+
+
+instances.Instance.stop = _follow_with_request(instances.Instance.stop, "disabled", "instance-stopped-by-user")
+instances.Instance.start = _follow_with_request(instances.Instance.start, "active", "fulfilled")
+instances.Instance.terminate = _follow_with_request(instances.Instance.terminate, "open",
+                                                    "instance-terminated-by-user")
+
+
+def _describe_spot_price_history_with_fixture_prices(self):
+    answer = _describe_spot_price_history(self)
+    path = os.environ.get("EC2LAB_FIXTURE_SPOT_PRICES")
+    if not (path and os.path.exists(path)):
+        return answer
+    table = json.loads(pathlib.Path(path).read_text())
+    history = []
+    for entry in answer.result["SpotPriceHistory"]:
+        usd = table.get(entry["AvailabilityZone"], {}).get(entry["InstanceType"])
+        if usd is not None:
+            history.append(dict(entry, SpotPrice=f"{usd:.6f}", ProductDescription="Linux/UNIX"))
+    return ActionResult({"SpotPriceHistory": history})
+
+
+_describe_spot_price_history = SpotInstances.describe_spot_price_history
+SpotInstances.describe_spot_price_history = _describe_spot_price_history_with_fixture_prices
 
 
 def _price_list_entry(instance_type: str, region: str, usd: float) -> str:
@@ -92,10 +212,31 @@ def _fixture_shutdown_from_inside(body: bytes) -> bytes:
     return json.dumps({"state": instance.state}).encode()
 
 
+def _fixture_spot_interruption(body: bytes) -> bytes:
+    wanted = json.loads(body)
+    instance = ec2_backends[DEFAULT_ACCOUNT_ID][wanted["region"]].get_instance(wanted["instance_id"])
+    request = _spot_request_of(instance)
+    if request is None:
+        raise ValueError(f"{instance.id} is not a spot instance")
+    instance.stop()
+    instance.state_reason = StateReason("Server.SpotInstanceShutdown: Spot instance shutdown",
+                                        "Server.SpotInstanceShutdown")
+    instance._reason = "Server.SpotInstanceShutdown: Spot instance shutdown"  # noqa: SLF001
+    request.state, request._status_code = "open", "instance-stopped-no-capacity"  # noqa: SLF001
+    return json.dumps({"state": instance.state}).encode()
+
+
+_FIXTURE_ACTIONS = {
+    "/ec2lab-fixture/shutdown-from-inside": _fixture_shutdown_from_inside,
+    "/ec2lab-fixture/spot-interruption": _fixture_spot_interruption,
+}
+
+
 class _DispatcherWithFixturePrices(moto.server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == "/ec2lab-fixture/shutdown-from-inside":
-            answer = _fixture_shutdown_from_inside(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        action = _FIXTURE_ACTIONS.get(environ.get("PATH_INFO"))
+        if action is not None:
+            answer = action(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
             return [answer]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
