@@ -135,6 +135,11 @@ class Aws:
         self.s3 = session.client("s3", endpoint_url=endpoint)
         self.iam = session.client("iam", endpoint_url=endpoint)
 
+    def ec2_in(self, region: str):
+        """An EC2 client on the same moto server for another region."""
+        return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                     region_name=region).client("ec2", endpoint_url=self.endpoint)
+
     def instances(self, name: str = "nb", states=("pending", "running", "stopping", "stopped")):
         pages = self.ec2.describe_instances(Filters=[
             {"Name": "tag:ec2lab:name", "Values": [name]},

@@ -28,11 +28,33 @@ _NON_PUBLIC_V4 = tuple(
                 "192.168.0.0/16", "224.0.0.0/3")
 )
 
+# One workstation name names the instance, the key pair, the bucket and the SSH alias, so it must
+# suit the strictest of them: 1-32 of a-z, 0-9 and '-', starting with a letter.
+_WORKSTATION_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+# us-west-2, eu-central-1, us-gov-west-1, us-isob-east-1, ap-southeast-7, ...
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
 # Graviton families carry a "g" right after the generation digit (t4g, m7g, c7gn, r8gd, ...).
 _GRAVITON_TYPE = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 # Instance families with NVIDIA GPUs that AWS's "Deep Learning Base OSS Nvidia Driver GPU AMI"
 # supports (x86_64), and g5g (Graviton2 with NVIDIA T4G) for its ARM64 twin.
 NVIDIA_GPU_FAMILIES = frozenset({"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en"})
+
+
+def workstation_name(name) -> bool:
+    """Whether `name` can name a workstation (and its key pair, bucket and SSH alias)."""
+    return isinstance(name, str) and bool(_WORKSTATION_NAME.match(name))
+
+
+def aws_region(name) -> bool:
+    """Whether `name` is spelled like an AWS region (not whether the account has it enabled)."""
+    return isinstance(name, str) and bool(_AWS_REGION.match(name))
+
+
+def ec2_instance_type(name) -> bool:
+    """Whether `name` is spelled like an EC2 instance type such as t3.medium."""
+    return isinstance(name, str) and bool(_INSTANCE_TYPE.match(name))
 
 
 def s3_bucket_name_problems(name: str) -> list[str]:
@@ -164,6 +186,9 @@ class FilterModule:
 
     def filters(self):
         return {
+            "workstation_name": workstation_name,
+            "aws_region": aws_region,
+            "ec2_instance_type": ec2_instance_type,
             "s3_bucket_name_problems": s3_bucket_name_problems,
             "ec2_architecture": ec2_architecture,
             "latest_ubuntu_lts": latest_ubuntu_lts,

@@ -103,3 +103,20 @@ def test_check_mode_spot_launch_creates_nothing(playbook, aws):
     run = playbook("launch.yml", ec2lab_market="spot", check=True)
     assert run.rc == 0, run
     assert aws.nothing_for("nb"), aws.ec2lab_resources("nb")
+
+
+def test_the_region_given_on_the_command_line_reaches_every_aws_call(playbook, aws, spot_prices):
+    """AWS_REGION says us-west-2; -e ec2lab_region=eu-west-1 must win for ec2lab's own modules
+    (spot price, spot request) as for amazon.aws's."""
+    region = {"ec2lab_region": "eu-west-1"}
+    assert playbook("launch.yml", ec2lab_market="spot", **region).rc == 0
+    eu = aws.ec2_in("eu-west-1")
+    [instance] = [i for r in eu.describe_instances()["Reservations"] for i in r["Instances"]]
+    spot_prices({instance["Placement"]["AvailabilityZone"]: {"t3.medium": 0.0131}})
+
+    status = playbook("status.yml", ec2lab_pricing_api="false", **region)
+    assert status.rc == 0 and "0.0131 (on-demand" in _row(status.output, "nb"), status
+
+    assert playbook("terminate.yml", **region).rc == 0
+    assert eu.describe_spot_instance_requests(Filters=[
+        {"Name": "state", "Values": ["open", "active", "disabled"]}])["SpotInstanceRequests"] == []

@@ -163,3 +163,26 @@ def test_the_price_table_covers_every_gpu_family_launch_offers():
     table = yaml.safe_load((pathlib.Path(__file__).parents[2] / "roles/ec2lab/vars/prices.yml").read_text())
     priced = {instance_type.split(".")[0] for instance_type in table["__ec2lab_prices_per_hour"]}
     assert {"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p4d", "p5"} <= priced
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("nb", True), ("a", True), ("course-2026", True), ("x" * 32, True),
+    ("x" * 33, False), ("Nb", False), ("2nb", False), ("nb-", False), ("n_b", False), ("", False), (7, False),
+])
+def test_workstation_names_suit_every_resource_they_name(name, ok):
+    assert filters.workstation_name(name) is ok
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("us-west-2", True), ("eu-central-1", True), ("us-gov-west-1", True), ("us-isob-east-1", True),
+    ("ap-southeast-7", True), ("eu-mars", False), ("US-WEST-2", False), ("us-west-2a", False), ("", False),
+])
+def test_region_names_are_spelled_like_aws_regions(name, ok):
+    assert filters.aws_region(name) is ok
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("t3.medium", True), ("g5.xlarge", True), ("u-6tb1.metal", True), ("huge", False), ("T3.medium", False),
+])
+def test_instance_types_are_spelled_like_ec2_types(name, ok):
+    assert filters.ec2_instance_type(name) is ok
