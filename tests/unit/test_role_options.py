@@ -1,0 +1,198 @@
+"""Every role option is written three times; these tests keep the three in agreement.
+
+- roles/<role>/defaults/main.yml: what the role runs with,
+- roles/<role>/meta/argument_specs.yml: what ansible validates and ansible-doc shows,
+- roles/<role>/README.md: the "Role Variables" table a user reads.
+
+defaults/main.yml is what runs, so when they disagree it is the reference.
+Internals (names starting with `__`) are not options and are ignored everywhere.
+"""
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).parents[2]
+ROLES_DIR = REPO / "roles"
+ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "meta" / "argument_specs.yml").is_file())
+
+# Defaults that are deliberately not options of the `main` entry point, per role. Each must be an
+# option of another entry point of the same role (checked below), and each must really be a
+# defaults key absent from `main` (checked too, so an entry cannot go stale).
+NOT_IN_MAIN = {
+    # ec2lab's defaults/main.yml serves every entry point; the Pricing API settings are read
+    # only by `status` (its README says "main (launch): all but ec2lab_pricing_*").
+    "ec2lab": {"ec2lab_pricing_api", "ec2lab_pricing_timeout"},
+}
+
+# A README table row: first cell is one `name`.
+ROW_NAME = re.compile(r"^\|\s*`([A-Za-z_][A-Za-z0-9_]*)`\s*\|")
+SEPARATOR_ROW = re.compile(r"^\|[\s:|-]+\|?\s*$")
+
+
+def _load(path):
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _defaults(role):
+    data = _load(ROLES_DIR / role / "defaults" / "main.yml") or {}
+    return {k: v for k, v in data.items() if not k.startswith("__")}
+
+
+def _specs(role):
+    return _load(ROLES_DIR / role / "meta" / "argument_specs.yml")["argument_specs"]
+
+
+def _options(spec):
+    return {k: v for k, v in (spec.get("options") or {}).items() if not k.startswith("__")}
+
+
+def _main_options(role):
+    """The options of the `main` entry point; for a role of task files only (host_support, called
+    with tasks_from), the options of all its entry points."""
+    specs = _specs(role)
+    if "main" in specs:
+        return _options(specs["main"])
+    return {name: opt for spec in specs.values() for name, opt in _options(spec).items()}
+
+
+def _readme(role):
+    return (ROLES_DIR / role / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_table_names(text):
+    """Names in the first column of the tables under "## Role Variables" (headers excluded)."""
+    section = re.search(r"^## Role Variables\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, "README.md has no '## Role Variables' section"
+    lines = section.group(1).splitlines()
+    names = []
+    for i, line in enumerate(lines):
+        if SEPARATOR_ROW.match(line.strip()):
+            continue
+        if i + 1 < len(lines) and SEPARATOR_ROW.match(lines[i + 1].strip()):
+            continue  # the header row of a table
+        m = ROW_NAME.match(line.strip())
+        if m:
+            names.append(m.group(1))
+    return names
+
+
+def _is_jinja(value):
+    return isinstance(value, str) and "{{" in value
+
+
+def _same(a, b):
+    """Equal and of the same YAML type: "0755" is not 0755, 1 is not true, "2.23" is not 2.23."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _walk_options(options, where):
+    """(path, spec) of every option and sub-option."""
+    for name, spec in options.items():
+        path = f"{where}.{name}"
+        yield path, spec
+        if isinstance(spec, dict) and spec.get("options"):
+            yield from _walk_options(spec["options"], path)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_and_main_spec_name_the_same_variables(role):
+    defaults = _defaults(role)
+    specs = _specs(role)
+    main = _main_options(role)
+    exceptions = NOT_IN_MAIN.get(role, set())
+    problems = []
+    for name in sorted(set(defaults) - set(main) - exceptions):
+        problems.append(f"{role}: `{name}` is in defaults/main.yml but not an option of the `main` entry point")
+    for name in sorted(exceptions):
+        if name not in defaults or name in main:
+            problems.append(f"{role}: NOT_IN_MAIN lists `{name}`, which is not a defaults key missing from `main`")
+        elif not any(name in _options(s) for ep, s in specs.items() if ep != "main"):
+            problems.append(f"{role}: `{name}` is in defaults/main.yml but no entry point's spec knows it")
+    for ep, spec in specs.items():
+        for name, opt in sorted(_options(spec).items()):
+            if name not in defaults and not opt.get("required", False):
+                problems.append(
+                    f"{role}: `{name}` (entry point `{ep}`) has no value in defaults/main.yml and is not required: true"
+                )
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_spec_defaults_match_defaults_main(role):
+    defaults = _defaults(role)
+    problems = []
+    for ep, spec in _specs(role).items():
+        for name, opt in sorted(_options(spec).items()):
+            if name not in defaults:
+                continue  # required options; covered by the test above
+            value = defaults[name]
+            where = f"{role}: `{name}` (entry point `{ep}`)"
+            if _is_jinja(value):
+                # A templated default is evaluated at run time; the spec may repeat the expression
+                # or describe its outcome in words, so no literal comparison is possible. Require
+                # only that the spec says something about it.
+                if "default" not in opt and not opt.get("description"):
+                    problems.append(f"{where} is templated; the spec needs a default or description")
+                continue
+            if "default" not in opt:
+                problems.append(f"{where} has no spec default; defaults/main.yml has {value!r}")
+            elif not _same(opt["default"], value):
+                problems.append(f"{where}: spec default {opt['default']!r} != defaults/main.yml {value!r}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_names_every_public_variable(role):
+    text = _readme(role)
+    missing = [name for name in sorted(_main_options(role)) if f"`{name}`" not in text]
+    assert not missing, "\n".join(f"{role}: `{name}` (spec `main`) is not named in README.md" for name in missing)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_table_has_no_stale_rows(role):
+    known = set()
+    for spec in _specs(role).values():
+        known |= set(_options(spec))
+    rows = _readme_table_names(_readme(role))
+    assert rows, f"{role}: README.md's Role Variables section has no variable table"
+    stale = [name for name in rows if name not in known]
+    assert not stale, "\n".join(
+        f"{role}: README.md's table names `{name}`, which no entry point's spec knows" for name in stale
+    )
+    duplicates = sorted({name for name in rows if rows.count(name) > 1})
+    assert not duplicates, f"{role}: README.md's table lists {duplicates} more than once"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_public_variables_carry_the_role_prefix(role):
+    # Short spellings such as aws_profile or idle_stop_minutes inside ec2lab's default expressions
+    # are read, not defined, so they are neither defaults keys nor spec options and are not seen here.
+    names = set(_defaults(role))
+    for spec in _specs(role).values():
+        names |= set(_options(spec))
+    wrong = sorted(name for name in names if not name.startswith(f"{role}_"))
+    assert not wrong, "\n".join(f"{role}: `{name}` does not start with `{role}_`" for name in wrong)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_option_has_type_and_description(role):
+    problems = []
+    for ep, spec in _specs(role).items():
+        for path, opt in _walk_options(_options(spec), f"{role}:{ep}"):
+            if not isinstance(opt, dict):
+                problems.append(f"{path}: not a mapping")
+                continue
+            for key in ("type", "description"):
+                if not opt.get(key):
+                    problems.append(f"{path}: no {key}")
+    assert not problems, "\n".join(problems)
