@@ -56,6 +56,14 @@ def aws_test_env(endpoint: str) -> dict[str, str]:
     return env
 
 
+def _answered_for_one_test(path: Path):
+    """Body of a fixture that makes moto's FIXTURE responder answer from `path` for one test."""
+    def answer(table: dict) -> None:
+        path.write_text(json.dumps(table))
+    yield answer
+    path.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def fixture_prices_file(tmp_path_factory) -> Path:
     """Where tests/moto/server.py looks for FIXTURE Pricing API answers (absent = API broken)."""
@@ -65,10 +73,7 @@ def fixture_prices_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def pricing_api(fixture_prices_file):
     """Make moto's Pricing API answer with the given {region: {type: usd}} for one test."""
-    def answer(prices: dict) -> None:
-        fixture_prices_file.write_text(json.dumps(prices))
-    yield answer
-    fixture_prices_file.unlink(missing_ok=True)
+    yield from _answered_for_one_test(fixture_prices_file)
 
 
 @pytest.fixture(scope="session")
@@ -80,10 +85,7 @@ def fixture_spot_prices_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def spot_prices(fixture_spot_prices_file):
     """Make moto's spot price history answer with the given {zone: {type: usd}} for one test."""
-    def answer(prices: dict) -> None:
-        fixture_spot_prices_file.write_text(json.dumps(prices))
-    yield answer
-    fixture_spot_prices_file.unlink(missing_ok=True)
+    yield from _answered_for_one_test(fixture_spot_prices_file)
 
 
 @pytest.fixture(scope="session")

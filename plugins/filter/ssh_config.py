@@ -1,7 +1,7 @@
 """Filters the ssh_alias role uses to edit the user's OpenSSH files byte for byte.
 
 Everything except the two port probes is a pure text function, unit-tested in
-tests/unit/test_ssh_alias_filters.py. The probes bind a socket on the machine Ansible runs on,
+tests/unit/plugins/filter/test_ssh_config.py. The probes bind a socket on the machine Ansible runs on,
 which for ssh_alias (hosts: localhost, connection: local) is the machine the user runs ssh on.
 """
 

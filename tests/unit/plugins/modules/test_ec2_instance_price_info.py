@@ -1,20 +1,13 @@
 """ec2_instance_price_info: reading AWS Pricing API answers into $/hour, and saying why not."""
 
-import importlib.util
 import json
-import pathlib
 
 import boto3
 import botocore.exceptions
 import pytest
 from botocore.stub import ANY, Stubber
 
-_SPEC = importlib.util.spec_from_file_location(
-    "ec2_instance_price_info",
-    pathlib.Path(__file__).parents[2] / "plugins/modules/ec2_instance_price_info.py",
-)
-price_info = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(price_info)
+from ansible_collections.ec2lab.notebook.plugins.modules import ec2_instance_price_info as price_info
 
 
 def _entry(usd: str, unit: str = "Hrs") -> str:

@@ -1,17 +1,12 @@
 """The text rules behind the ssh_alias role: where the Include goes, which bytes stay."""
 
 import base64
-import importlib.util
-import pathlib
 import struct
 
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "ssh_config_filters", pathlib.Path(__file__).parents[2] / "plugins/filter/ssh_config.py"
-)
-ssh_config = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(ssh_config)
+from ansible_collections.ec2lab.notebook.plugins.filter import ssh_config
+
 
 INCLUDE = "Include config.d/ec2lab"
 COMMENT = "# Added by ec2lab"

@@ -1,15 +1,10 @@
 """The naming, CIDR and AMI rules a user hits before any AWS resource is made."""
 
-import importlib.util
 import pathlib
 
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "ec2lab_filters", pathlib.Path(__file__).parents[2] / "plugins/filter/ec2lab.py"
-)
-filters = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(filters)
+from ansible_collections.ec2lab.notebook.plugins.filter import ec2lab as filters
 
 
 @pytest.mark.parametrize(
@@ -160,7 +155,7 @@ def test_nvidia_smi_answers_read_as_one_line(lines, summary):
 def test_the_price_table_covers_every_gpu_family_launch_offers():
     import yaml
 
-    table = yaml.safe_load((pathlib.Path(__file__).parents[2] / "roles/ec2lab/vars/prices.yml").read_text())
+    table = yaml.safe_load((pathlib.Path(__file__).parents[4] / "roles/ec2lab/vars/prices.yml").read_text())
     priced = {instance_type.split(".")[0] for instance_type in table["__ec2lab_prices_per_hour"]}
     assert {"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p4d", "p5"} <= priced
 

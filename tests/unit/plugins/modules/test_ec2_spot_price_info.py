@@ -1,14 +1,8 @@
 """ec2_spot_price_info: the price in force is the newest entry of each type and zone."""
 
 import datetime
-import importlib.util
-import pathlib
 
-_SPEC = importlib.util.spec_from_file_location(
-    "ec2_spot_price_info", pathlib.Path(__file__).parents[2] / "plugins/modules/ec2_spot_price_info.py",
-)
-spot_price_info = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(spot_price_info)
+from ansible_collections.ec2lab.notebook.plugins.modules import ec2_spot_price_info as spot_price_info
 
 
 def _entry(instance_type: str, zone: str, usd: str, minute: int) -> dict:
