@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from testlib import free_port  # noqa: E402
 
 CHECK = ROOT / "roles/idle_stop/files/ec2lab_idle_stop.py"
-FIXTURE_API = ROOT / "molecule/idle_stop/files/fixture_jupyter_api.py"
+FIXTURE_API = ROOT / "extensions/molecule/idle_stop/files/fixture_jupyter_api.py"
 # One tick without the service manager: the check's own look, decision and state write.
 ONE_TICK = """
 import importlib.util, json, sys

@@ -14,14 +14,14 @@ import subprocess
 import pytest
 from testlib import ROOT
 
-# Needs the internet and real installers; run by hand (see molecule/online/molecule.yml).
+# Needs the internet and real installers; run by hand (see extensions/molecule/online/molecule.yml).
 NOT_OFFLINE = {"online"}
-SCENARIOS = sorted(path.parent.name for path in (ROOT / "molecule").glob("*/molecule.yml")
+SCENARIOS = sorted(path.parent.name for path in (ROOT / "extensions" / "molecule").glob("*/molecule.yml")
                    if path.parent.name not in NOT_OFFLINE)
 # Seconds each took on a 2-core CI machine, one at a time; only to start the longest first.
 # A new scenario counts as long until it is measured.
 ROUGH_SECONDS = {"jupyter": 230, "idle_stop": 200, "setup-notebook": 170, "nvidia_gpu": 60, "awscli": 130, "data_volume": 130,
-                 "conda": 100, "tmux": 50}
+                 "conda": 100, "tmux": 50, "default": 20}
 LOGS = ROOT / "tests" / "output" / "molecule"
 
 

@@ -1,5 +1,5 @@
 """One systemd container standing in for an EC2 instance, made by the test bed's own
-create/destroy playbooks (molecule/shared) without molecule itself. Used by tests/e2e and by
+create/destroy playbooks (extensions/molecule/default) without molecule itself. Used by tests/e2e and by
 `make demo`."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Instance:
         }
         env = dict(os.environ, MOLECULE_SCENARIO_NAME=self.name, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
         proc = subprocess.run(
-            ["ansible-playbook", "-i", "localhost,", "-c", "local", str(ROOT / "molecule/shared" / playbook),
+            ["ansible-playbook", "-i", "localhost,", "-c", "local", str(ROOT / "extensions/molecule/default" / playbook),
              "-e", json.dumps(variables)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
         )
