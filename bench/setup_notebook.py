@@ -34,13 +34,7 @@ def main():
         work = Path(tmp)
         instance = Instance("ec2lab-bench", work).create()
         try:
-            inventory = instance.inventory_overlay("bench", work / "inventory.yml")
-            hosts = yaml.safe_load(inventory.read_text())
-            host = hosts["ec2lab"]["hosts"]["bench"]
-            host.update(ansible_user="ubuntu", ansible_ssh_private_key_file=str(work / "id_ed25519"),
-                        ansible_ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                        ec2lab_data_volume_id="", data_volume_device="/dev/" + instance_loop(instance))
-            inventory.write_text(yaml.safe_dump(hosts))
+            inventory = write_inventory({"bench": instance}, work / "inventory.yml")
             base = ["-i", str(inventory)]
             ping = statistics.median(timed(["ansible", *base, "bench", "-m", "ansible.builtin.ping"])[0]
                                      for _ in range(3))
@@ -55,6 +49,21 @@ def main():
                   f"ec2lab {rerun:6.1f} s = {rerun / ping:5.1f}x (target <= 8x, changed=0: {verdict})")
         finally:
             instance.destroy()
+
+
+def write_inventory(instances: dict, path: Path) -> Path:
+    """A static inventory of group ec2lab: each container as the aws_ec2 inventory and its overlay
+    would describe it, with the container's key and loop device."""
+    hosts = {}
+    for name, instance in instances.items():
+        overlay = yaml.safe_load(instance.inventory_overlay(name, path).read_text())
+        host = overlay["ec2lab"]["hosts"][name]
+        host.update(ansible_user="ubuntu", ansible_ssh_private_key_file=str(instance.workdir / "id_ed25519"),
+                    ansible_ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                    ec2lab_data_volume_id="", data_volume_device="/dev/" + instance_loop(instance))
+        hosts[name] = host
+    path.write_text(yaml.safe_dump({"ec2lab": {"hosts": hosts}}))
+    return path
 
 
 def instance_loop(instance):

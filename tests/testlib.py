@@ -88,28 +88,30 @@ def spot_prices(fixture_spot_prices_file):
     yield from _answered_for_one_test(fixture_spot_prices_file)
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory, fixture_prices_file, fixture_spot_prices_file):
+def start_moto(log: Path, **env) -> tuple[subprocess.Popen, str]:
+    """tests/moto/server.py on a free loopback port, answering; its output goes to `log`."""
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests/moto/server.py"), str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
-            env=dict(os.environ, EC2LAB_FIXTURE_PRICES=str(fixture_prices_file),
-                     EC2LAB_FIXTURE_SPOT_PRICES=str(fixture_spot_prices_file)),
-        )
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests/moto/server.py"), str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, **env))
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
             urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-            break
+            return proc, endpoint
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError(f"moto did not start: {log.read_text()}")
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory, fixture_prices_file, fixture_spot_prices_file):
+    proc, endpoint = start_moto(tmp_path_factory.mktemp("moto") / "moto.log",
+                                EC2LAB_FIXTURE_PRICES=str(fixture_prices_file),
+                                EC2LAB_FIXTURE_SPOT_PRICES=str(fixture_spot_prices_file))
     yield endpoint
     proc.terminate()
     proc.wait(timeout=10)

@@ -158,10 +158,11 @@ def latest_ubuntu_lts(images: list[dict], architecture: str = "x86_64") -> dict:
     return max(candidates, key=lambda pair: pair[0])[1]
 
 
-def cidr_problems(cidr: str, private_instance: bool = False) -> list[str]:
+def cidr_problems(cidr: str, private_instance: bool = False, wide: bool = False) -> list[str]:
     """Why `cidr` may not be opened to SSH: a single public IPv4 host (/32), or, for an
     instance without a public IP (reached through a VPN or bastion), a private range of at
-    least /16."""
+    least /16. `wide` (a cohort's ssh_cidrs) also accepts a public range of at least /16, the
+    address block a campus or company network connects from."""
     if "/" not in str(cidr):
         return [f"'{cidr}' has no prefix length: write a single host as {cidr}/32"]
     try:
@@ -174,8 +175,9 @@ def cidr_problems(cidr: str, private_instance: bool = False) -> list[str]:
             return []
         return [f"'{cidr}' is not a private IPv4 range of /16 or narrower: an instance without a public IP "
                 "is reached from your VPN or bastion, not from the internet"]
-    if network.version != 4 or network.prefixlen != 32:
-        return [f"'{cidr}' is not a single IPv4 host: SSH is opened to /32 addresses only"]
+    if network.version != 4 or network.prefixlen < (16 if wide else 32):
+        return [f"'{cidr}' is not a public IPv4 range of /16 or narrower" if wide else
+                f"'{cidr}' is not a single IPv4 host: SSH is opened to /32 addresses only"]
     if any(address in net for net in _NON_PUBLIC_V4) or address.is_loopback:
         return [f"'{cidr}' is a private address: AWS sees your public IP, not this one"]
     return []

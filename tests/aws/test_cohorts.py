@@ -1,0 +1,161 @@
+"""A class at once: launch.yml / status / stop / start / terminate with a roster, against moto.
+
+Each student's workstation is a play host of its own, made as a personal one is; the tests check
+what an instructor notices: every workstation complete and isolated, the bundles to hand out, a
+failure of one student reported without stopping the others, and nothing else touched.
+"""
+
+import base64
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from testlib import CALLER_CIDR, ROOT, Run, playbook_command
+
+CAMPUS = "198.51.100.0/24"
+
+
+@pytest.fixture
+def student_key(tmp_path):
+    """Ada's own key pair: the instructor gets only the public half."""
+    path = tmp_path / "ada_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ada@laptop", "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture
+def roster(tmp_path, student_key):
+    def write(name="ds101", students=None, **options):
+        data = {"ec2lab_cohort": {"name": name, "ssh_cidrs": [CAMPUS], **options, "students": students or [
+            {"name": "ada", "public_key": student_key},
+            {"name": "grace", "instance_type": "t3.large"},
+            {"name": "linus"},
+        ]}}
+        path = tmp_path / f"{name}.yml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+    return write
+
+
+@pytest.fixture
+def cohort(aws, key_dir):
+    """Run a root playbook with a roster as an instructor does: -e @roster.yml."""
+    def run(name, roster_file, *args, **extra_vars):
+        cmd, env = playbook_command(aws, key_dir, name, "-e", f"@{roster_file}", *args, **extra_vars)
+        # The roster says where the class connects from; the tests' caller address is not asked.
+        if f"ec2lab_ssh_cidrs={CALLER_CIDR}" in cmd:
+            at = cmd.index(f"ec2lab_ssh_cidrs={CALLER_CIDR}")
+            del cmd[at - 1:at + 1]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        run = Run(proc)
+        run.home = Path(env["HOME"])
+        return run
+    return run
+
+
+def recaps(run) -> dict[str, dict[str, int]]:
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", rest)}
+            for host, rest in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", run.output, re.M)}
+
+
+def tags_of(instance) -> dict:
+    return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+
+
+def test_a_roster_launches_one_isolated_workstation_per_student_and_bundles(cohort, roster, aws, key_dir, student_key):
+    run = cohort("launch.yml", roster())
+    assert run.rc == 0, run
+    hosts = recaps(run)
+    assert {"ada.ds101", "grace.ds101", "linus.ds101"} <= set(hosts), hosts  # one play host each
+    assert "Cohort ds101: 3 of 3 ready" in run.output
+
+    for student in ("ada", "grace", "linus"):
+        name = f"ds101-{student}"
+        resources = aws.ec2lab_resources(name)
+        assert all(resources[kind] for kind in ("instances", "volumes", "security_groups", "key_pairs", "roles",
+                                                 "instance_profiles", "buckets")), (name, resources)
+        [instance] = aws.instances(name)
+        assert tags_of(instance)["ec2lab:cohort"] == "ds101" and tags_of(instance)["ec2lab:student"] == student
+        [group] = aws.ec2.describe_security_groups(GroupIds=resources["security_groups"])["SecurityGroups"]
+        assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == [CAMPUS]
+    assert aws.instances("ds101-grace")[0]["InstanceType"] == "t3.large"
+
+    # Ada logs in with her own key (cloud-init authorises it at first boot); the others get one.
+    [ada] = aws.instances("ds101-ada")
+    user_data = aws.ec2.describe_instance_attribute(InstanceId=ada["InstanceId"], Attribute="userData")
+    assert student_key in base64.b64decode(user_data["UserData"]["Value"]).decode()
+
+    bundles = run.home / "ec2lab-cohorts" / "ds101"
+    assert stat.S_IMODE(bundles.stat().st_mode) == 0o700
+    assert not (bundles / "ada" / "ds101-ada.pem").exists()
+    grace_key = bundles / "grace" / "ds101-grace.pem"
+    assert stat.S_IMODE(grace_key.stat().st_mode) == 0o400
+    assert grace_key.read_bytes() == (key_dir / "ec2lab-ds101-grace.pem").read_bytes()
+    config = bundles / "grace" / "ssh_config"
+    resolved = subprocess.run(["ssh", "-G", "-F", str(config), "ds101-grace-jupyter"], capture_output=True,
+                              text=True, check=True).stdout
+    assert f"hostname {aws.instances('ds101-grace')[0]['PublicIpAddress']}" in resolved
+    assert "localforward [127.0.0.1]:8888 [127.0.0.1]:8888" in resolved
+    assert "ssh -N ds101-ada-jupyter" in (bundles / "ada" / "README.txt").read_text()
+
+    again = cohort("launch.yml", roster())
+    assert again.rc == 0, again
+    assert all(recap["changed"] == 0 for recap in recaps(again).values()), again
+
+
+def test_one_students_failure_leaves_the_others_launched_and_a_rerun_finishes(cohort, roster, aws):
+    # A key pair of that name that ec2lab did not make: launch refuses it for grace only.
+    aws.ec2.create_key_pair(KeyName="ec2lab-ds101-grace")
+    run = cohort("launch.yml", roster())
+    assert run.rc != 0
+    assert "Cohort ds101: 2 of 3 ready, 1 failed" in run.output
+    assert re.search(r"ds101-grace +FAILED .*Key pair ec2lab-ds101-grace exists in AWS", run.output), run
+    assert "1 of 3 workstations failed (ds101-grace)" in run.output
+    assert aws.instances("ds101-ada") and aws.instances("ds101-linus") and not aws.instances("ds101-grace")
+
+    aws.ec2.delete_key_pair(KeyName="ec2lab-ds101-grace")
+    again = cohort("launch.yml", roster())
+    assert again.rc == 0, again
+    assert recaps(again)["ada.ds101"]["changed"] == 0 and recaps(again)["grace.ds101"]["changed"] > 0
+
+
+def test_cohort_commands_touch_only_that_cohort(cohort, roster, aws, playbook):
+    first = roster(students=[{"name": "ada"}, {"name": "grace"}])
+    second = roster(name="ds102", students=[{"name": "ada"}])
+    assert playbook("launch.yml").rc == 0  # the instructor's own workstation, nb
+    assert cohort("launch.yml", first).rc == 0
+    assert cohort("launch.yml", second).rc == 0
+
+    stop = cohort("stop.yml", first)
+    assert stop.rc == 0 and "Cohort ds101: 2 of 2 stopped" in stop.output, stop
+    state = {name: aws.instances(name)[0]["State"]["Name"] for name in ("ds101-ada", "ds101-grace", "ds102-ada", "nb")}
+    assert state == {"ds101-ada": "stopped", "ds101-grace": "stopped", "ds102-ada": "running", "nb": "running"}
+
+    status = cohort("status.yml", second, ec2lab_pricing_api="false")
+    assert status.rc == 0, status
+    assert "ds102-ada" in status.output and "ds101-ada" not in status.output and '"nb ' not in status.output
+    assert "Cohort ds102: 1 workstation(s), 1 running: $0.0416/hour" in status.output
+
+    start = cohort("start.yml", first)
+    assert start.rc == 0 and "Cohort ds101: 2 of 2 running" in start.output, start
+
+    terminate = cohort("terminate.yml", first, ec2lab_purge="true")
+    assert terminate.rc == 0, terminate
+    assert aws.nothing_for("ds101-ada") and aws.nothing_for("ds101-grace")
+    assert not (terminate.home / "ec2lab-cohorts" / "ds101" / "ada").exists()
+    assert aws.instances("ds102-ada") and aws.instances("nb")
+
+
+@pytest.mark.parametrize(("students", "options", "message"), [
+    ([{"name": "ada"}, {"name": "ada"}], {}, "student 2 (ada): the name is given twice"),
+    ([{"name": "ada", "public_key": "-----BEGIN OPENSSH PRIVATE KEY-----"}], {}, "never a private key"),
+    ([{"name": "ada"}, {"name": "grace", "instance_type": "huge"}], {},
+     "Nothing was launched: the options of ds101-grace are not valid"),
+])
+def test_a_bad_roster_is_one_message_and_nothing_is_made(cohort, roster, aws, students, options, message):
+    run = cohort("launch.yml", roster(students=students, **options))
+    assert run.rc != 0 and message in run.output, run
+    assert aws.nothing_for("ds101-ada") and aws.nothing_for("ds101-grace")
