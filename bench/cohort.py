@@ -8,6 +8,7 @@ each pair measured in this run on this machine.
   setup       setup-notebook.yml re-run (changed=0) on N containers side by side vs the same N
               re-runs one after another (--limit)                      target: >= 2x faster
               and the first converge of the N side by side (context)
+  and, first, the size and file count of the collection tarball (ansible-galaxy collection build)
 
 Needs root, podman and `source tests/testbed/env.sh` for `setup`.
 Usage: bench/cohort.py [--students N] [launch] [setup]
@@ -16,6 +17,7 @@ Usage: bench/cohort.py [--students N] [launch] [setup]
 import argparse
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -94,13 +96,26 @@ def bench_setup(students, work):
             instance.destroy()
 
 
+def collection_tarball(work):
+    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(work), str(ROOT)],
+                   check=True, capture_output=True, text=True)
+    [tarball] = work.glob("ec2lab-notebook-*.tar.gz")
+    with tarfile.open(tarball) as archive:
+        files = sum(1 for member in archive.getmembers() if member.isfile())
+    print(f"{'collection tarball (' + tarball.name + ')':52s} {tarball.stat().st_size / 1024:6.0f} KiB, {files} files",
+          flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=8)
-    parser.add_argument("parts", nargs="*", default=["launch", "setup"], choices=["launch", "setup"])
+    parser.add_argument("parts", nargs="*", help="launch, setup (default: both)")
     args = parser.parse_args()
+    if set(args.parts) - {"launch", "setup"}:
+        parser.error("parts are launch and setup")
     with tempfile.TemporaryDirectory(prefix="ec2lab-bench-cohort-") as tmp:
-        for part in args.parts:
+        collection_tarball(Path(tmp))
+        for part in args.parts or ["launch", "setup"]:
             work = Path(tmp) / part
             work.mkdir()
             {"launch": bench_launch, "setup": bench_setup}[part](args.students, work)

@@ -16,6 +16,8 @@ import yaml
 from testlib import CALLER_CIDR, ROOT, Run, playbook_command
 
 CAMPUS = "198.51.100.0/24"
+# Several launches of three workstations each: started early, not left for the tail of the run.
+pytestmark = pytest.mark.slow(seconds=100)
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""execution-environment.yml: the build context ansible-builder makes from it (no registry here to
+build the image itself) carries exactly the pins of requirements.txt and the controller's tools."""
+
+import re
+import subprocess
+
+import pytest
+from testlib import ROOT
+
+
+def pins(text: str) -> dict[str, str]:
+    return {name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ee") / "context"
+    # `create` validates the definition against the builder's schema before writing anything.
+    subprocess.run(["ansible-builder", "create", "--file", str(ROOT / "execution-environment.yml"),
+                    "--context", str(path)], cwd=ROOT, check=True, capture_output=True, text=True)
+    return path
+
+
+def test_every_python_pin_of_the_image_is_the_one_this_venv_runs(context):
+    locked = pins((ROOT / "requirements.txt").read_text())
+    image = pins((context / "_build" / "requirements.txt").read_text())
+    image.update(pins(re.search(r'ANSIBLE_INSTALL_REFS="([^"]*)"', (context / "Containerfile").read_text())
+                      .group(1).replace(" ", "\n")))
+    assert {"ansible-core", "ansible-runner", "ansible", "boto3", "botocore"} <= set(image)
+    assert {name: version for name, version in image.items() if locked.get(name) != version} == {}
+
+
+def test_collections_and_system_packages(context):
+    assert (context / "_build" / "requirements.yml").read_text() == (ROOT / "requirements.yml").read_text()
+    bindep = (context / "_build" / "bindep.txt").read_text()
+    assert "openssh-client [platform:dpkg]" in bindep and "openssh-clients [platform:rpm]" in bindep
