@@ -151,6 +151,14 @@ def test_cohort_commands_touch_only_that_cohort(cohort, roster, aws, playbook):
     assert aws.instances("ds102-ada") and aws.instances("nb")
 
 
+def test_check_mode_previews_the_cohort_and_changes_nothing(cohort, roster, aws):
+    run = cohort("launch.yml", roster(), "--check", "--diff")
+    assert run.rc == 0, run
+    assert "Cohort ds101: 3 of 3 ready (--check: a preview, nothing was changed)" in run.output
+    assert all(aws.nothing_for(f"ds101-{student}") for student in ("ada", "grace", "linus"))
+    assert not (run.home / "ec2lab-cohorts").exists()
+
+
 @pytest.mark.parametrize(("students", "options", "message"), [
     ([{"name": "ada"}, {"name": "ada"}], {}, "student 2 (ada): the name is given twice"),
     ([{"name": "ada", "public_key": "-----BEGIN OPENSSH PRIVATE KEY-----"}], {}, "never a private key"),
