@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -27,17 +26,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import timed  # noqa: E402
 from setup_notebook import write_inventory  # noqa: E402
 from testbed.instance import Instance  # noqa: E402
 from testlib import CALLER_CIDR, aws_test_env, reset_moto, start_moto  # noqa: E402
 
 
-def timed(argv, env=None):
-    start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        sys.exit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-    return time.perf_counter() - start
+def seconds(argv, env=None):
+    return timed(argv, env)[0]
 
 
 def speedup(what, one_after_another, side_by_side, target):
@@ -63,12 +59,12 @@ def bench_launch(students, work):
             subprocess.run(["rm", "-rf", str(work / "keys"), str(work / "home")], check=True)
 
         fresh()
-        one = timed(["ansible-playbook", "launch.yml", *common, "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}"], env)
+        one = seconds(["ansible-playbook", "launch.yml", *common, "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}"], env)
         fresh()
-        sequential = sum(timed(["ansible-playbook", "launch.yml", *common, "-e", f"ec2lab_name={name}",
+        sequential = sum(seconds(["ansible-playbook", "launch.yml", *common, "-e", f"ec2lab_name={name}",
                                 "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}"], env) for name in names)
         fresh()
-        parallel = timed(["ansible-playbook", "launch.yml", *common, "-e", f"@{roster}"], env)
+        parallel = seconds(["ansible-playbook", "launch.yml", *common, "-e", f"@{roster}"], env)
         speedup(f"launch.yml, {students} workstations", sequential, parallel, 2.5)
         print(f"{'launch.yml, ' + str(students) + ' side by side vs 1 alone':52s} 1 alone {one:6.1f} s | "
               f"{students} side by side {parallel:6.1f} s = {parallel / one:4.1f}x the time of one", flush=True)
@@ -85,9 +81,9 @@ def bench_setup(students, work):
             instances[name] = Instance(f"ec2lab-bench-{number}", work / name).create()
         inventory = write_inventory(instances, work / "inventory.yml")
         play = ["ansible-playbook", "-i", str(inventory), "setup-notebook.yml", "-e", "ec2lab_setup_ssh_alias=false"]
-        first = timed(play)
-        parallel = timed(play)
-        sequential = sum(timed([*play, "--limit", name]) for name in instances)
+        first = seconds(play)
+        parallel = seconds(play)
+        sequential = sum(seconds([*play, "--limit", name]) for name in instances)
         print(f"{'setup-notebook.yml, first converge of ' + str(students):52s} side by side {first:6.1f} s "
               f"({first / students:5.1f} s per workstation)", flush=True)
         speedup(f"setup-notebook.yml re-run, {students} workstations", sequential, parallel, 2)
