@@ -7,9 +7,7 @@ the ec2lab role's validation, which the launch play runs for every student befor
 
 from __future__ import annotations
 
-import re
-
-from ansible_collections.ec2lab.notebook.plugins.filter.ec2lab import cidr_problems, workstation_name
+from ansible_collections.ec2lab.notebook.plugins.filter.ec2lab import cidr_problems, openssh_public_key, workstation_name
 
 # A student's options that override the cohort's, and the ec2lab role variable each one sets.
 STUDENT_OPTIONS = {
@@ -21,9 +19,6 @@ STUDENT_OPTIONS = {
 }
 COHORT_KEYS = {"name", "students", "ssh_cidrs", *STUDENT_OPTIONS}
 STUDENT_KEYS = {"name", "public_key", *STUDENT_OPTIONS}
-# OpenSSH public key lines AWS and sshd both accept; the comment is optional.
-_PUBLIC_KEY = re.compile(
-    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*( [^\n]*)?$")
 # Roster names stay short enough that "<cohort>-<student>" is still a workstation name (32).
 _MAX_COHORT, _MAX_STUDENT = 12, 19
 
@@ -68,7 +63,7 @@ def _student_problems(number: int, student, seen: set) -> list[str]:
         problems.append(f"{where}: the name is given twice")
     seen.add(name)
     key = student.get("public_key")
-    if key is not None and not (isinstance(key, str) and _PUBLIC_KEY.match(key.strip())):
+    if key is not None and not openssh_public_key(key):
         problems.append(f"{where}: public_key must be one OpenSSH public key line (ssh-ed25519 AAAA... comment); "
                         "never a private key")
     return problems

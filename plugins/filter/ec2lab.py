@@ -34,6 +34,12 @@ _WORKSTATION_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
 # us-west-2, eu-central-1, us-gov-west-1, us-isob-east-1, ap-southeast-7, ...
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# One OpenSSH public key line ("type base64 [comment]"). sshd takes every type below; EC2 imports
+# only RSA and ED25519 keys as a key pair.
+_PUBLIC_KEY = re.compile(r"^(?P<type>[a-z0-9@.-]+) [A-Za-z0-9+/]+=*( [^\n]*)?$")
+_SSHD_KEY_TYPES = frozenset({"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                             "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com"})
+_KEY_PAIR_TYPES = frozenset({"ssh-ed25519", "ssh-rsa"})
 
 # Graviton families carry a "g" right after the generation digit (t4g, m7g, c7gn, r8gd, ...).
 _GRAVITON_TYPE = re.compile(r"^[a-z]+\d+g[a-z]*\.")
@@ -55,6 +61,12 @@ def aws_region(name) -> bool:
 def ec2_instance_type(name) -> bool:
     """Whether `name` is spelled like an EC2 instance type such as t3.medium."""
     return isinstance(name, str) and bool(_INSTANCE_TYPE.match(name))
+
+
+def openssh_public_key(key, key_pair: bool = False) -> bool:
+    """Whether `key` is one OpenSSH public key line; with `key_pair`, one EC2 can import."""
+    found = isinstance(key, str) and _PUBLIC_KEY.match(key.strip())
+    return bool(found) and found["type"] in (_KEY_PAIR_TYPES if key_pair else _SSHD_KEY_TYPES)
 
 
 def s3_bucket_name_problems(name: str) -> list[str]:
@@ -199,4 +211,5 @@ class FilterModule:
             "nvidia_gpu_summary": nvidia_gpu_summary,
             "image_root_size": image_root_size,
             "cidr_problems": cidr_problems,
+            "openssh_public_key": openssh_public_key,
         }

@@ -169,3 +169,12 @@ def test_a_bad_roster_is_one_message_and_nothing_is_made(cohort, roster, aws, st
     run = cohort("launch.yml", roster(students=students, **options))
     assert run.rc != 0 and message in run.output, run
     assert aws.nothing_for("ds101-ada") and aws.nothing_for("ds101-grace")
+
+
+def test_an_imported_key_pair_needs_every_students_own_key(cohort, roster, aws, student_key):
+    """On AWX the instructor's Machine credential can be every key pair, but then ec2lab writes no
+    private key, so a student without a public key in the roster would have nothing to log in with."""
+    run = cohort("launch.yml", roster(), "-e", f"ec2lab_key_pair_public_key='{student_key}'")
+    assert run.rc != 0
+    assert "Student grace has no public_key in the roster" in run.output, run
+    assert all(aws.nothing_for(f"ds101-{student}") for student in ("ada", "grace", "linus"))

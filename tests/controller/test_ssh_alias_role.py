@@ -169,6 +169,15 @@ def test_fresh_home_gets_working_aliases_with_private_modes(home):
     assert again["port"] == home.port
 
 
+def test_no_identity_file_lets_ssh_offer_the_agents_keys(home):
+    """A key pair imported from the user's public key: no key file exists to name."""
+    result = home.run(ssh_alias_host_address="203.0.113.10", ssh_alias_identity_file="")
+    assert "with the keys of your ssh-agent" in result["out"]
+    nb = home.ssh_g("nb")
+    assert nb["identitiesonly"] == ["no"]
+    assert str(home.ssh / "ec2lab-nb.pem") not in nb.get("identityfile", [])
+
+
 def test_tricky_user_config_keeps_every_byte(home):
     _tricky(home)
     home.run(ssh_alias_host_address="203.0.113.10")

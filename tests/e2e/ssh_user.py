@@ -24,10 +24,10 @@ class User:
         self.real_ssh_dir = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ssh"
         self.real_ssh_dir.mkdir(mode=0o700, exist_ok=True)
 
-    def run(self, *argv: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    def run(self, *argv: str, timeout: int = 900, check: bool = True, cwd: Path = ROOT) -> subprocess.CompletedProcess:
         namespaced = ["unshare", "-m", "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
                       str(self.ssh_dir), str(self.real_ssh_dir), *argv]
-        proc = subprocess.run(namespaced, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(namespaced, cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check:
             assert proc.returncode == 0, f"{' '.join(argv)}\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
         return proc

@@ -181,3 +181,25 @@ def test_region_names_are_spelled_like_aws_regions(name, ok):
 ])
 def test_instance_types_are_spelled_like_ec2_types(name, ok):
     assert filters.ec2_instance_type(name) is ok
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm1Yw0jx9dS5tZ1V0mGQ9p3Q0s1k8wR7c2nV2bq3yZf ada@laptop"
+ECDSA = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY="
+
+
+@pytest.mark.parametrize("key, for_sshd, for_key_pair", [
+    (ED25519, True, True),
+    (ED25519.rsplit(" ", 1)[0], True, True),  # no comment
+    (f"  {ED25519}\n", True, True),  # as read from a .pub file
+    ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me", True, True),
+    (ECDSA, True, False),  # sshd takes it, EC2 does not import it as a key pair
+    ("sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t", True, False),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----", False, False),
+    ("ssh-dss AAAAB3NzaC1kc3MAAACBAP", False, False),
+    (f"{ED25519}\n{ED25519}", False, False),  # two keys
+    ("", False, False),
+    (None, False, False),
+])
+def test_public_keys_are_one_line_of_a_type_sshd_or_ec2_accepts(key, for_sshd, for_key_pair):
+    assert filters.openssh_public_key(key) is for_sshd
+    assert filters.openssh_public_key(key, key_pair=True) is for_key_pair

@@ -1,0 +1,73 @@
+"""launch.yml -e ec2lab_key_pair_public_key=...: the key pair comes from the caller's public key,
+as on AWX, where the job's home is thrown away and the Machine credential holds the private key."""
+
+import json
+import subprocess
+
+import pytest
+
+
+@pytest.fixture
+def public_key(tmp_path):
+    return _new_public_key(tmp_path / "awx_machine_credential")
+
+
+def _new_public_key(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "awx", "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _key(public_key):
+    return ["-e", json.dumps({"ec2lab_key_pair_public_key": public_key})]
+
+
+def test_imported_key_pair_writes_no_private_key_anywhere(playbook, aws, key_dir, public_key):
+    run = playbook("launch.yml", *_key(public_key))
+    assert run.rc == 0, run
+    [pair] = aws.ec2.describe_key_pairs(KeyNames=["ec2lab-nb"], IncludePublicKey=True)["KeyPairs"]
+    assert pair["PublicKey"].split()[:2] == public_key.split()[:2]
+    assert not key_dir.exists() or not any(key_dir.iterdir())
+    [instance] = aws.instances()
+    assert {t["Key"]: t["Value"] for t in instance["Tags"]}["ec2lab:key"] == "imported"
+    assert "Key pair: imported from ec2lab_key_pair_public_key" in run.output
+    # The alias names no key file: ssh offers the agent's keys.
+    aliases = (key_dir.parent / "home/.ssh/config.d/ec2lab").read_text()
+    assert "Host nb nb-jupyter" in aliases and "IdentityFile" not in aliases
+
+    again = playbook("launch.yml", *_key(public_key))
+    assert again.rc == 0 and again.recap()["changed"] == 0, again
+
+
+def test_a_different_key_is_refused_and_nothing_changes(playbook, aws, public_key, tmp_path):
+    assert playbook("launch.yml", *_key(public_key)).rc == 0
+    other = _new_public_key(tmp_path / "someone_else")
+    run = playbook("launch.yml", *_key(other))
+    assert run.rc != 0
+    assert "exists in AWS with another public key than ec2lab_key_pair_public_key (imported from another key)" in run.output
+    [pair] = aws.ec2.describe_key_pairs(KeyNames=["ec2lab-nb"], IncludePublicKey=True)["KeyPairs"]
+    assert pair["PublicKey"].split()[:2] == public_key.split()[:2]
+
+    # Forgetting the option later says how to launch again, rather than asking for a key file.
+    forgot = playbook("launch.yml")
+    assert forgot.rc != 0
+    assert "was imported from a public key; ec2lab holds no private key" in forgot.output
+    assert len(aws.instances()) == 1
+
+
+def test_a_generated_key_pair_is_not_replaced_by_an_imported_one(playbook, aws, key_dir, public_key):
+    assert playbook("launch.yml").rc == 0
+    run = playbook("launch.yml", *_key(public_key))
+    assert run.rc != 0
+    assert "(made by a launch that generated it)" in run.output
+    assert (key_dir / "ec2lab-nb.pem").exists()
+
+
+@pytest.mark.parametrize("key, message", [
+    ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY= me", "of type ssh-ed25519 or ssh-rsa"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----", "never a private key"),
+])
+def test_a_key_ec2_cannot_import_is_refused_before_anything_is_made(playbook, aws, key, message):
+    run = playbook("launch.yml", *_key(key))
+    assert run.rc != 0
+    assert message in run.output
+    assert aws.nothing_for("nb")

@@ -1,0 +1,70 @@
+"""The path AWX / Automation Platform takes, offline: the collection installed from its tarball,
+run by FQCN from an empty directory with no ansible.cfg; launch imports the key pair from the
+Machine credential's public half (the job's home is thrown away, so no private key may be
+written there), and setup_notebook converges the container standing in for the instance with
+the private half offered by an ssh-agent, as AWX offers a Machine credential.
+
+Only the addresses differ from real use (an inventory overlay, as in test_user_path.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from ssh_user import User
+from testlib import CALLER_CIDR, install_collection, installed_collection_env
+
+pytestmark = pytest.mark.slow(seconds=200)
+
+
+def with_agent(key, *argv):
+    """`argv` run with an ssh-agent holding only `key`, as AWX runs a job with a Machine credential."""
+    return ["ssh-agent", "sh", "-c", 'ssh-add -q "$0" && exec "$@"', str(key), *argv]
+
+
+def test_awx_path(moto_endpoint, instance, aws, tmp_path):
+    _, collection = install_collection(tmp_path / "galaxy")
+    project = tmp_path / "project"
+    project.mkdir()
+    ssh_dir = tmp_path / "home" / ".ssh"
+    ssh_dir.mkdir(parents=True, mode=0o700)
+    job = User(ssh_dir, moto_endpoint)
+    job.env = installed_collection_env(job.env, collection)
+    credential = tmp_path / "machine_credential"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "awx-machine-credential", "-f", str(credential)],
+                   check=True)
+    public_key = credential.with_suffix(".pub").read_text().strip()
+
+    # 1. Launch job template: the survey's name, the credential's public key; no key file written.
+    launch = job.run("ansible-playbook", "ec2lab.notebook.launch", "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}",
+                     "-e", "ec2lab_wait_for_ssh=false", "-e", json.dumps({"ec2lab_key_pair_public_key": public_key}),
+                     cwd=project)
+    assert "Key pair: imported from ec2lab_key_pair_public_key" in launch.stdout
+    assert not list(ssh_dir.glob("*.pem"))
+    [described] = aws.instances()
+    data_volume_id = next(m["Ebs"]["VolumeId"] for m in described["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
+    instance.boot_as(public_key + "\n", data_volume_id)
+
+    # 2. The inventory source: the aws_ec2 inventory the collection ships, copied into the project.
+    shutil.copytree(collection / "inventory", project / "inventory")
+    overlay = instance.inventory_overlay("nb", tmp_path / "overlay.yml")
+    key_file = job.run("ansible", "nb", "-i", "inventory", "-m", "ansible.builtin.debug", "-a",
+                       "var=ansible_ssh_private_key_file", cwd=project).stdout
+    assert '"ansible_ssh_private_key_file": ""' in key_file, key_file
+
+    # 3. Setup job template: the Machine credential in an agent; nothing else knows the key.
+    setup = job.run(*with_agent(credential, "ansible-playbook", "-i", "inventory", "-i", str(overlay),
+                                "ec2lab.notebook.setup_notebook"), cwd=project)
+    assert re.search(r"nb\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", setup.stdout), setup.stdout[-3000:]
+    assert re.search(r"Token \(.*?\): [0-9a-f]{32,}", setup.stdout)
+    assert "IdentityFile" not in (ssh_dir / "config.d" / "ec2lab").read_text()
+    who = job.run(*with_agent(credential, "ssh", "-o", "BatchMode=yes", "nb", "id -un; systemctl is-active jupyterlab"))
+    assert who.stdout.split() == ["ubuntu", "active"], who.stdout
+
+    # 4. Terminate job template, with purge: nothing of the workstation is left.
+    job.run("ansible-playbook", "ec2lab.notebook.terminate", "-e", "ec2lab_purge=true", cwd=project)
+    assert aws.nothing_for("nb")
