@@ -198,6 +198,12 @@ class Aws:
             Filters=[{"Name": k, "Values": [v]} for k, v in filters.items()]
         )["Volumes"]
 
+    def backups(self, name: str = "nb") -> list[dict]:
+        """ec2lab's backups of `name`, newest first."""
+        snapshots = self.ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+            {"Name": "tag:ec2lab:name", "Values": [name]}, {"Name": "tag:ec2lab:role", "Values": ["backup"]}])["Snapshots"]
+        return sorted(snapshots, key=lambda s: s["StartTime"], reverse=True)
+
     def ec2lab_resources(self, name: str = "nb") -> dict[str, list]:
         """Everything launch.yml could have made for `name`, by kind (volumes: any state)."""
         tag = [{"Name": "tag:ec2lab:name", "Values": [name]}]

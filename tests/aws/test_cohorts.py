@@ -178,3 +178,11 @@ def test_an_imported_key_pair_needs_every_students_own_key(cohort, roster, aws, 
     assert run.rc != 0
     assert "Student grace has no public_key in the roster" in run.output, run
     assert all(aws.nothing_for(f"ds101-{student}") for student in ("ada", "grace", "linus"))
+
+
+def test_a_cohort_is_backed_up_from_its_roster(cohort, roster, aws):
+    students = [{"name": "ada"}, {"name": "grace"}]
+    assert cohort("launch.yml", roster(students=students)).rc == 0
+    run = cohort("backup.yml", roster(students=students), ec2lab_backup_sync="false")
+    assert run.rc == 0 and "Cohort ds101: 2 of 2 backed up" in run.output, run
+    assert all(len(aws.backups(f"ds101-{student}")) == 1 for student in ("ada", "grace"))
