@@ -64,3 +64,19 @@ def test_valid_options_pass_the_checks(tmp_path):
     run = run_setup(tmp_path, {"data_volume_device_timeout": "0"})
     output = run.stdout + run.stderr
     assert run.returncode != 0 and "The data volume was not found" in output, output
+
+
+def test_without_credentials_setup_says_why_the_inventory_found_nothing(tmp_path):
+    """A new user who forgot `export AWS_PROFILE=...`: the inventory can only warn, so the play
+    says first that AWS could not be asked, and how to fix it, not merely that nothing runs."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": f"{ROOT / '.venv/bin'}:/usr/bin:/bin", "HOME": str(home), "ANSIBLE_NOCOLOR": "1",
+           "LANG": "C.UTF-8", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_REGION": "us-west-2"}
+    run = subprocess.run(["ansible-playbook", "setup-notebook.yml"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode != 0
+    assert "AWS did not accept the credentials: Failed to retrieve caller identity: Unable to locate credentials" in run.stdout
+    assert "with AWS_PROFILE=NAME and AWS_REGION exported (the inventory reads the environment, not -e)" in run.stdout
+    assert "No running ec2lab instance" not in run.stdout
