@@ -240,7 +240,24 @@ def test_two_workstations_coexist_and_removing_one_keeps_the_other(home):
 
     home.run(ssh_alias_name="gpu", ssh_alias_state="absent")
     assert (home.ssh / "config").read_bytes() == TRICKY_CONFIG
-    assert sorted(p.name for p in home.ssh.iterdir()) == ["config", "config.d"]
+    assert sorted(p.name for p in home.ssh.iterdir()) == ["config"]  # config.d was ec2lab's
+
+
+def test_removing_the_last_alias_leaves_the_home_as_it_was(home):
+    """Where ec2lab made ~/.ssh/config and config.d for its Include, nothing of them is left;
+    a config.d that holds something of the user's stays."""
+    home.ssh.mkdir(mode=0o700)
+    (home.ssh / "known_hosts").write_text("")
+    before = home.snapshot()
+    home.run(ssh_alias_host_address="203.0.113.10", ssh_alias_host_keys=[_host_key(home)])
+    assert home.run(ssh_alias_state="absent")["changed"] > 0
+    assert home.snapshot() == before
+
+    home.run(ssh_alias_host_address="203.0.113.10")
+    (home.ssh / "config.d" / "work").write_text("Host work\n    User me\n")
+    home.run(ssh_alias_state="absent")
+    assert sorted(p.name for p in (home.ssh / "config.d").iterdir()) == ["work"]
+    assert not (home.ssh / "config").exists()
 
 
 def test_host_keys_are_pinned_under_the_alias_and_survive_a_new_ip(home):
