@@ -5,6 +5,7 @@ Run as the login user with the server's own Python (it brings tornado for the ke
     python jupyter_probe.py --port 8888 put-notebook NAME.ipynb
     python jupyter_probe.py --port 8888 run-cell [--kernel NAME] 'print(1+1)'
     python jupyter_probe.py --port 8890 login < password
+    python jupyter_probe.py --port 8888 setting-default PLUGIN KEY
 Secrets are read from the token file or stdin and never printed; output is JSON.
 """
 
@@ -55,6 +56,13 @@ def login(base, password):
                             headers={"Content-Type": "application/x-www-form-urlencoded"})
     code, _ = request(opener, base + "/api/status")
     return {"login": login_code, "status": code}
+
+
+def setting_default(base, plugin, key):
+    """The default JupyterLab's front end gets for a setting (its schema default after overrides)."""
+    code, body = request(urllib.request.build_opener(), f"{base}/lab/api/settings/{plugin}", headers=token_header())
+    default = json.loads(body)["schema"]["properties"][key].get("default") if code == 200 else None
+    return {"status": code, "default": default}
 
 
 def put_notebook(base, name):
@@ -128,6 +136,9 @@ def main():
     sub.add_parser("status").add_argument("--auth", choices=["token", "none"], required=True)
     sub.add_parser("login")
     sub.add_parser("put-notebook").add_argument("name")
+    setting = sub.add_parser("setting-default")
+    setting.add_argument("plugin")
+    setting.add_argument("key")
     run_cell = sub.add_parser("run-cell")
     run_cell.add_argument("--kernel", default="python3", help="kernelspec; '' for the default")
     run_cell.add_argument("code")
@@ -139,6 +150,8 @@ def main():
         out = login(base, sys.stdin.read().rstrip("\n"))
     elif args.command == "put-notebook":
         out = put_notebook(base, args.name)
+    elif args.command == "setting-default":
+        out = setting_default(base, args.plugin, args.key)
     else:
         out = asyncio.run(execute(base, args.code, args.kernel))
     print(json.dumps(out))

@@ -129,3 +129,10 @@ def test_kernels_pip_installs_into_their_own_environment(ssh):
 def test_server_environment_has_no_dependency_conflicts(ssh):
     checked = ssh.run("/opt/jupyter/venv/bin/python -m pip check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_lab_opens_without_asking_about_jupyter_news(ssh):
+    """The first screen of a workstation someone else set up has no news question: its default
+    is answered (no) in the server's settings overrides, and a user may still turn it on."""
+    assert ssh.probe(PORT, "setting-default", "@jupyterlab/apputils-extension:notification", "fetchNews") == {
+        "status": 200, "default": "false"}
