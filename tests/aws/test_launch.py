@@ -8,6 +8,8 @@ import pytest
 
 NOBLE_AMD64 = "ami-0a1b2c3d4e5f60003"  # newest 24.04 amd64 image in tests/moto/amis.json
 NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"
+RESOLUTE_AMD64 = "ami-0a1b2c3d4e5f60026"  # 26.04 images: newer than noble, never the default
+RESOLUTE_ARM64 = "ami-0a1b2c3d4e5f60027"
 
 
 def test_launch_makes_one_locked_down_instance(launched):
@@ -193,3 +195,17 @@ def test_gpu_types_get_the_deep_learning_image_and_its_root_size(playbook, aws, 
     assert instance["ImageId"] == image
     [root] = aws.volumes(**{"attachment.instance-id": instance["InstanceId"], "attachment.device": "/dev/sda1"})
     assert root["Size"] == 75  # the image's own root size, above ec2lab_root_volume_size's 16
+
+
+@pytest.mark.parametrize(("instance_type", "image"), [("t3.medium", RESOLUTE_AMD64), ("t4g.medium", RESOLUTE_ARM64)])
+def test_ubuntu_26_04_is_launched_when_asked_for(playbook, aws, instance_type, image):
+    run = playbook("launch.yml", ec2lab_ubuntu_release="26.04", ec2lab_instance_type=instance_type)
+    assert run.rc == 0, run
+    assert aws.instances()[0]["ImageId"] == image
+    assert "ubuntu-resolute-26.04" in run.output
+
+
+def test_a_release_that_is_not_lts_is_refused_before_anything_is_made(playbook, aws):
+    run = playbook("launch.yml", ec2lab_ubuntu_release="25.10")
+    assert run.rc != 0 and "ec2lab_ubuntu_release '25.10' is not an Ubuntu LTS release" in run.output, run
+    assert aws.nothing_for("nb")
