@@ -4,7 +4,7 @@ What a user relies on: a backup of the data volume exists and says how consisten
 the newest N of that workstation are kept and nobody else's snapshot is touched, a purged
 workstation comes back with its notebooks, and an existing data volume is never replaced.
 (The flush over SSH is proven against a container in tests/e2e/test_awx_path.py; here no
-workstation is reachable, so the tests turn it off.)
+workstation is reachable, so the tests turn it off.) Launches are few and shared: each costs.
 """
 
 import time
@@ -58,19 +58,35 @@ def test_backups_are_kept_per_workstation_and_nobody_elses_are_touched(playbook,
     row = next(line for line in status.output.splitlines() if line.strip().startswith('"nb '))
     assert "0m ago" in row, status
 
-
-def test_a_stopped_workstation_is_backed_up_consistently(playbook, aws):
-    assert playbook("launch.yml").rc == 0
+    # A stopped workstation: nothing writes, so the backup is consistent.
     assert playbook("stop.yml").rc == 0
-    run = backup(playbook)
-    assert "The instance was stopped, so nothing was writing; the backup is consistent." in run.output
+    stopped = backup(playbook)
+    assert "The instance was stopped, so nothing was writing; the backup is consistent." in stopped.output
     assert tags_of(aws.backups()[0])["ec2lab:consistency"] == "consistent"
 
+    # Backups go only with an explicit purge of them, and only this workstation's.
+    refused = playbook("terminate.yml", ec2lab_purge_snapshots="true")
+    assert refused.rc != 0 and "deletes the backups only together with the data volume" in refused.output, refused
+    assert aws.instances()
+    purged = playbook("terminate.yml", ec2lab_purge="true", ec2lab_purge_snapshots="true")
+    assert purged.rc == 0 and "Deleted 3 backup(s)." in purged.output, purged
+    assert not aws.backups() and len(aws.backups("other")) == 1
 
-def test_purge_keeps_backups_and_launch_restores_the_newest(playbook, aws):
+
+def test_purge_keeps_backups_launch_restores_them_and_never_replaces_a_volume(playbook, aws):
     assert playbook("launch.yml").rc == 0
     backup(playbook)
     newest = aws.backups()[0]["SnapshotId"]
+
+    # A plain terminate keeps the data volume: a restore would replace it, so launch refuses
+    # before anything is made (no key pair, group or instance comes back).
+    assert playbook("terminate.yml").rc == 0
+    [kept] = data_volume(aws)
+    refused = playbook("launch.yml", ec2lab_data_snapshot="latest")
+    assert refused.rc != 0
+    assert f"nb already has data volume {kept['VolumeId']}; ec2lab never replaces a data volume" in refused.output, refused
+    assert not aws.instances() and not aws.ec2lab_resources()["key_pairs"] and not aws.ec2lab_resources()["security_groups"]
+    assert [v["VolumeId"] for v in data_volume(aws)] == [kept["VolumeId"]]
 
     purged = playbook("terminate.yml", ec2lab_purge="true")
     assert purged.rc == 0 and "Kept 1 backup(s)" in purged.output and "ec2lab_data_snapshot=latest" in purged.output, purged
@@ -85,20 +101,6 @@ def test_purge_keeps_backups_and_launch_restores_the_newest(playbook, aws):
     assert again.rc == 0 and again.recap()["changed"] == 0, again
 
 
-def test_an_existing_data_volume_is_never_replaced(playbook, aws):
-    assert playbook("launch.yml").rc == 0
-    backup(playbook)
-    assert playbook("terminate.yml").rc == 0  # the data volume is kept
-    [volume] = data_volume(aws)
-
-    run = playbook("launch.yml", ec2lab_data_snapshot="latest")
-    assert run.rc != 0
-    assert f"nb already has data volume {volume['VolumeId']}; ec2lab never replaces a data volume" in run.output, run
-    # Refused before anything was made: no key pair, group or instance came back.
-    assert not aws.instances() and not aws.ec2lab_resources()["key_pairs"] and not aws.ec2lab_resources()["security_groups"]
-    assert [v["VolumeId"] for v in data_volume(aws)] == [volume["VolumeId"]]
-
-
 @pytest.mark.parametrize(("snapshot", "message"), [
     ("latest", "No completed ec2lab backup of nb in us-west-2"),
     ("snap-0123456789abcdef0", "Snapshot snap-0123456789abcdef0 is not a completed snapshot in us-west-2"),
@@ -108,21 +110,6 @@ def test_a_restore_that_cannot_happen_is_one_message_and_nothing_is_made(playboo
     run = playbook("launch.yml", ec2lab_data_snapshot=snapshot)
     assert run.rc != 0 and message in run.output, run
     assert aws.nothing_for("nb")
-
-
-def test_backups_go_only_with_an_explicit_purge_of_them(playbook, aws):
-    assert playbook("launch.yml").rc == 0
-    assert playbook("launch.yml", ec2lab_name="other").rc == 0
-    backup(playbook)
-    backup(playbook, ec2lab_name="other")
-
-    refused = playbook("terminate.yml", ec2lab_purge_snapshots="true")
-    assert refused.rc != 0 and "deletes the backups only together with the data volume" in refused.output, refused
-    assert aws.instances()
-
-    run = playbook("terminate.yml", ec2lab_purge="true", ec2lab_purge_snapshots="true")
-    assert run.rc == 0 and "Deleted 1 backup(s)." in run.output, run
-    assert not aws.backups() and len(aws.backups("other")) == 1
 
 
 def test_backup_of_a_name_without_a_data_volume_says_so(playbook, aws):

@@ -1,8 +1,9 @@
 """The path AWX / Automation Platform takes, offline: the collection installed from its tarball,
 run by FQCN from an empty directory with no ansible.cfg; launch imports the key pair from the
 Machine credential's public half (the job's home is thrown away, so no private key may be
-written there), and setup_notebook converges the container standing in for the instance with
-the private half offered by an ssh-agent, as AWX offers a Machine credential.
+written there), setup_notebook converges the container standing in for the instance with
+the private half offered by an ssh-agent, as AWX offers a Machine credential, and a backup job
+flushes the running workstation over SSH before its snapshot.
 
 Only the addresses differ from real use (an inventory overlay, as in test_user_path.py).
 """
@@ -13,12 +14,13 @@ import json
 import re
 import shutil
 import subprocess
+import tarfile
 
 import pytest
 from ssh_user import User
 from testlib import CALLER_CIDR, install_collection, installed_collection_env
 
-pytestmark = pytest.mark.slow(seconds=200)
+pytestmark = pytest.mark.slow(seconds=220)
 
 
 def with_agent(key, *argv):
@@ -26,8 +28,21 @@ def with_agent(key, *argv):
     return ["ssh-agent", "sh", "-c", 'ssh-add -q "$0" && exec "$@"', str(key), *argv]
 
 
-def test_awx_path(moto_endpoint, instance, aws, tmp_path):
-    _, collection = install_collection(tmp_path / "galaxy")
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    return install_collection(tmp_path_factory.mktemp("galaxy"))
+
+
+def test_the_tarball_holds_the_collection_and_none_of_the_tests(installed):
+    tarball, _ = installed
+    with tarfile.open(tarball) as archive:
+        tops = {name.split("/")[0] for name in archive.getnames()}
+    assert {"roles", "plugins", "playbooks", "inventory", "examples", "meta"} <= tops
+    assert not tops & {"tests", "extensions", "bench", "collections", ".venv", ".ci"}, tops
+
+
+def test_awx_path(installed, moto_endpoint, instance, aws, tmp_path):
+    _, collection = installed
     project = tmp_path / "project"
     project.mkdir()
     ssh_dir = tmp_path / "home" / ".ssh"
@@ -45,6 +60,8 @@ def test_awx_path(moto_endpoint, instance, aws, tmp_path):
                      cwd=project)
     assert "Key pair: imported from ec2lab_key_pair_public_key" in launch.stdout
     assert not list(ssh_dir.glob("*.pem"))
+    status = job.run("ansible-playbook", "ec2lab.notebook.status", "-e", "ec2lab_pricing_api=false", cwd=project)
+    assert '"nb ' in status.stdout
     [described] = aws.instances()
     data_volume_id = next(m["Ebs"]["VolumeId"] for m in described["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
     instance.boot_as(public_key + "\n", data_volume_id)
@@ -65,6 +82,13 @@ def test_awx_path(moto_endpoint, instance, aws, tmp_path):
     who = job.run(*with_agent(credential, "ssh", "-o", "BatchMode=yes", "nb", "id -un; systemctl is-active jupyterlab"))
     assert who.stdout.split() == ["ubuntu", "active"], who.stdout
 
-    # 4. Terminate job template, with purge: nothing of the workstation is left.
+    # 4. A scheduled backup job template: the running workstation is flushed over SSH first.
+    backup = job.run(*with_agent(credential, "ansible-playbook", "-i", "inventory", "-i", str(overlay),
+                                 "ec2lab.notebook.backup"), cwd=project)
+    assert "right after a sync over SSH" in backup.stdout, backup.stdout[-3000:]
+    [snapshot] = aws.backups()
+    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["ec2lab:consistency"] == "flushed"
+
+    # 5. Terminate job template, with purge: nothing of the workstation is left but its backup.
     job.run("ansible-playbook", "ec2lab.notebook.terminate", "-e", "ec2lab_purge=true", cwd=project)
-    assert aws.nothing_for("nb")
+    assert aws.nothing_for("nb") and aws.backups()
