@@ -3,7 +3,9 @@
 
 - A test that uses a module-scoped fixture (the shared `launched` workstation, an e2e container)
   joins an xdist group named after its module: the module's tests then run on one worker, in
-  order, and the fixture is made once. Every other test is scheduled on its own.
+  order, and the fixture is made once. A parametrized module-scoped fixture is one fixture per
+  parameter, so each parameter is a group of its own (test_user_path:instance=trixie) and
+  the suites of one module run side by side. Every other test is scheduled on its own.
 - Tests marked `slow(seconds=N)` are collected first, longest first, so that the long ones start
   at once instead of becoming the tail of the run. N is a rough figure, for ordering only.
 - The terminal summary adds the time each suite took: the sum of its tests' durations (with -n the
@@ -27,9 +29,17 @@ def _estimated_seconds(item) -> float:
     return marker.kwargs.get("seconds", 60) if marker else 0
 
 
-def _uses_module_scoped_fixture(item) -> bool:
-    fixture_defs = item._fixtureinfo.name2fixturedefs.values()  # pytest offers no public accessor
-    return any(defs[-1].scope == "module" for defs in fixture_defs)
+def _module_group(item) -> str | None:
+    """The xdist group of a test that uses a module-scoped fixture: its module, plus the
+    parameter of each parametrized one; None for a test that uses none."""
+    fixture_defs = item._fixtureinfo.name2fixturedefs  # pytest offers no public accessor
+    module_scoped = sorted(name for name, defs in fixture_defs.items() if defs[-1].scope == "module")
+    if not module_scoped:
+        return None
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    # No "]" in a group name: xdist takes the "@group" it appends to a node id for part of a
+    # parameter id when a "]" follows it, and would then schedule each test on its own.
+    return ":".join([item.module.__name__] + [f"{name}={params[name]}" for name in module_scoped if name in params])
 
 
 # First: xdist's own hook reads the xdist_group marks added here.
@@ -38,8 +48,9 @@ def pytest_collection_modifyitems(items):
     # A stable sort: within a module (and so within a group) the order stays the file's.
     items.sort(key=_estimated_seconds, reverse=True)
     for item in items:
-        if _uses_module_scoped_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        group = _module_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 class SuiteTimes:
