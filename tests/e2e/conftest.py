@@ -5,8 +5,11 @@ from testbed.instance import Instance
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory):
-    created = Instance("ec2lab-e2e", tmp_path_factory.mktemp("e2e-instance")).create()
+def instance(request, tmp_path_factory):
+    """A fresh container for the module. Modules run side by side, so the name is the module's:
+    ec2lab-e2e-user-path, ec2lab-e2e-awx-path."""
+    name = "ec2lab-e2e-" + request.path.stem.removeprefix("test_").replace("_", "-")
+    created = Instance(name, tmp_path_factory.mktemp(name)).create()
     try:
         yield created
     finally:
