@@ -4,6 +4,9 @@ the instance, setup-notebook.yml converges the container standing in for it, the
 
 Only the address differs from real use: an inventory overlay points host `nb` at the
 container's sshd on 127.0.0.1 and the installers at the fixtures on its own loopback.
+
+Once on each test bed image: Debian 12, and Debian 13 for the generation of Ubuntu 24.04/26.04
+(Python 3.13 under PEP 668, deb822 apt sources, OpenSSH 10).
 """
 
 from __future__ import annotations
@@ -16,14 +19,21 @@ import time
 import pytest
 from jupyter_client import Jupyter
 from ssh_user import User
+from testbed.instance import SUITES
 from testlib import CALLER_CIDR, ROOT
 
 ARTIFACTS = ROOT / "tests" / "output" / "e2e"
 
-pytestmark = pytest.mark.slow(seconds=190)
+pytestmark = [pytest.mark.slow(seconds=190), pytest.mark.parametrize("instance", SUITES, indirect=True)]
+
+# The suites run side by side on one machine, each user with a ~/.ssh of their own but the same
+# loopback: each tunnel's port search starts at a port of its own, or both would take the first
+# free one before either tunnel holds it.
+TUNNEL_PORTS = {"bookworm": 8888, "trixie": 9888}
 
 
-@pytest.fixture(scope="module")
+# One per suite: a fresh ~/.ssh, so no alias or known host of the other suite's run is left.
+@pytest.fixture
 def user(moto_endpoint, tmp_path_factory):
     ssh_dir = tmp_path_factory.mktemp("home") / ".ssh"
     ssh_dir.mkdir(mode=0o700)
@@ -32,8 +42,9 @@ def user(moto_endpoint, tmp_path_factory):
 
 def test_user_path(user, instance, aws):
     # 1. launch.yml against moto: key pair, SG, bucket, role, data volume, instance.
+    port = f"ssh_alias_jupyter_preferred_port={TUNNEL_PORTS[instance.suite]}"
     user.run("ansible-playbook", "launch.yml", "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}",
-             "-e", "ec2lab_wait_for_ssh=false")
+             "-e", "ec2lab_wait_for_ssh=false", "-e", port)
     key = user.ssh_dir / "ec2lab-nb.pem"
     assert key.stat().st_mode & 0o777 == 0o400
     [described] = aws.instances()
@@ -49,7 +60,7 @@ def test_user_path(user, instance, aws):
     overlay = instance.inventory_overlay("nb", user.ssh_dir.parent / "overlay.yml")
 
     # 4. setup-notebook.yml converges it and prints how to reach JupyterLab.
-    setup = user.run("ansible-playbook", "-i", "inventory/", "-i", str(overlay), "setup-notebook.yml")
+    setup = user.run("ansible-playbook", "-i", "inventory/", "-i", str(overlay), "-e", port, "setup-notebook.yml")
     token = re.search(r"Token \(.*?\): ([0-9a-f]{32,})", setup.stdout).group(1)
     local_port = int(re.search(r"ssh -N -f nb-jupyter\S*.*?http://127\.0\.0\.1:(\d+)/lab", setup.stdout, re.S).group(1))
 
@@ -59,7 +70,8 @@ def test_user_path(user, instance, aws):
 
     # The token is shown once, in the first summary, and nowhere else — a re-run, even with
     # -vvv, says how to read it instead.
-    verbose = user.run("ansible-playbook", "-vvv", "-i", "inventory/", "-i", str(overlay), "setup-notebook.yml")
+    verbose = user.run("ansible-playbook", "-vvv", "-i", "inventory/", "-i", str(overlay), "-e", port,
+                       "setup-notebook.yml")
     assert verbose.stdout.count(token) + verbose.stderr.count(token) == 0
     assert "Token: unchanged; print it with: ssh nb cat /home/ubuntu/.jupyter/" in verbose.stdout
     assert re.search(r"nb\s+:\s+ok=\d+\s+changed=0\s", verbose.stdout), "re-run is not idempotent"
@@ -77,7 +89,11 @@ def test_user_path(user, instance, aws):
     assert config.count("Include") == 1
 
     # 6. The tunnel alias opens the tunnel the lecture builds by hand.
-    user.run("ssh", "-o", "BatchMode=yes", "-N", "-f", "nb-jupyter")
+    # Its own log file tells this tunnel from the other suite's, for the pkill below.
+    tunnel_log = user.ssh_dir.parent / "tunnel.log"
+    tunnel = ["ssh", "-o", "BatchMode=yes", "-E", str(tunnel_log), "-N", "-f", "nb-jupyter"]
+    opened = user.run(*tunnel, check=False)
+    assert opened.returncode == 0, tunnel_log.read_text() if tunnel_log.exists() else opened.stderr
     try:
         jupyter = Jupyter(f"http://127.0.0.1:{local_port}", token)
         deadline = time.monotonic() + 30
@@ -96,12 +112,12 @@ def test_user_path(user, instance, aws):
         if os.path.exists("/usr/bin/chromium"):
             browser = user.run(sys.executable, str(ROOT / "tests/e2e/browser.py"), "--url",
                                f"http://127.0.0.1:{local_port}", "--token", token,
-                               "--screenshot", str(ARTIFACTS / "jupyterlab.png"), timeout=300)
+                               "--screenshot", str(ARTIFACTS / f"jupyterlab-{instance.suite}.png"), timeout=300)
             assert re.search(r"3\.\d+\.\d+", browser.stdout), browser.stdout
         else:
             pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
     finally:
-        user.run("pkill", "-f", "ssh -o BatchMode=yes -N -f nb-jupyter", check=False)
+        user.run("pkill", "-f", " ".join(tunnel), check=False)
 
     # 8. terminate.yml removes the aliases and the AWS resources; the data volume stays.
     user.run("ansible-playbook", "terminate.yml")

@@ -13,19 +13,27 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# The test bed images, localhost/ec2lab-testbed:<suite> (tests/testbed/build-image): Debian 12, and
+# Debian 13 for the generation of Ubuntu 24.04/26.04.
+SUITES = ("bookworm", "trixie")
 FIXTURE_CONDA = "conda/ec2lab-fixture-conda-0.0.0-Linux.sh"
 FIXTURE_AWSCLI_VERSION = "2.99.0-fixture"
 
 
 class Instance:
     """The container `name`: sshd on 127.0.0.1, a blank loop device as the data volume, and
-    the fixture installers served on its own loopback (port 8000)."""
+    the fixture installers served on its own loopback (port 8000). From the test bed image of
+    `suite` (one of SUITES), else from the default one ($EC2LAB_TESTBED_IMAGE, bookworm)."""
 
-    def __init__(self, name: str, workdir: Path):
-        self.name, self.workdir = name, workdir
+    def __init__(self, name: str, workdir: Path, suite: str | None = None):
+        if suite is not None and suite not in SUITES:
+            raise ValueError(f"no test bed image for suite {suite!r}; there are {', '.join(SUITES)}")
+        self.name, self.workdir, self.suite = name, workdir, suite
         self.fixtures = workdir / "fixtures"
         self.platform = {"name": name, "block_device_size": "1G", "fixtures_dir": str(self.fixtures),
                          "fixtures_port": 8000}
+        if suite is not None:
+            self.platform["image"] = f"localhost/ec2lab-testbed:{suite}"
         self.address, self.port = "127.0.0.1", 0
 
     def create(self) -> "Instance":
