@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
 # S3 general purpose bucket naming rules (AWS documentation, 2026) plus the lecture's stricter
 # "at least four characters" so a name that works for the course works everywhere.
@@ -40,6 +41,8 @@ _PUBLIC_KEY = re.compile(r"^(?P<type>[a-z0-9@.-]+) [A-Za-z0-9+/]+=*( [^\n]*)?$")
 _SSHD_KEY_TYPES = frozenset({"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com"})
 _KEY_PAIR_TYPES = frozenset({"ssh-ed25519", "ssh-rsa"})
+# No whitespace or quotes: the URL goes onto pip's command line and into a systemd unit.
+_URL_CHARS = re.compile(r"^[^\s'\"`]+$")
 
 # Graviton families carry a "g" right after the generation digit (t4g, m7g, c7gn, r8gd, ...).
 _GRAVITON_TYPE = re.compile(r"^[a-z]+\d+g[a-z]*\.")
@@ -67,6 +70,17 @@ def openssh_public_key(key, key_pair: bool = False) -> bool:
     """Whether `key` is one OpenSSH public key line; with `key_pair`, one EC2 can import."""
     found = isinstance(key, str) and _PUBLIC_KEY.match(key.strip())
     return bool(found) and found["type"] in (_KEY_PAIR_TYPES if key_pair else _SSHD_KEY_TYPES)
+
+
+def download_url(url) -> bool:
+    """Whether `url` is an http(s) URL with a host, or a file:// URL with an absolute path: what
+    pip, conda and the installers' downloads take."""
+    if not isinstance(url, str) or not _URL_CHARS.match(url):
+        return False
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return bool(parts.hostname)
+    return parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/")
 
 
 def s3_bucket_name_problems(name: str) -> list[str]:
@@ -212,4 +226,5 @@ class FilterModule:
             "image_root_size": image_root_size,
             "cidr_problems": cidr_problems,
             "openssh_public_key": openssh_public_key,
+            "download_url": download_url,
         }

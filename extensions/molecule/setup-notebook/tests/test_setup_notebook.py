@@ -7,6 +7,7 @@ import re
 import shlex
 
 import pytest
+import yaml
 
 URL = "http://127.0.0.1:8888"
 SERVER_PYTHON = "/opt/jupyter/venv/bin/python"
@@ -116,3 +117,25 @@ def test_auto_stop_is_on_and_reads_the_real_jupyter_without_counting_as_use(host
     assert status.stdout.startswith("Auto-stop: powers off after 60 min without use.")
     assert "uncertain" not in status.stdout
     assert last_activity() == before  # the check's own API calls are not use
+
+
+def test_every_download_came_from_the_site_mirror(host):
+    """The leak guard held (PyPI, Anaconda, GitHub and AWS downloads resolve to nowhere on this
+    host), so JupyterLab, its dependencies and the conda kernel's ipykernel came from the mirror."""
+    for name in ("pypi.org", "files.pythonhosted.org", "conda.anaconda.org", "github.com"):
+        assert host.run(f"getent ahostsv4 {name}").stdout.split()[:1] == ["0.0.0.0"], name
+    assert host.run("curl -sS --max-time 5 -o /dev/null https://pypi.org/simple/").rc != 0
+    assert host.run(f"{SERVER_PYTHON} -c 'import jupyterlab, jupyter_server, ipykernel'").rc == 0
+    assert host.run("/opt/conda/bin/python -c 'import ipykernel'").rc == 0
+
+
+def test_conda_resolves_channel_names_at_the_mirror(host):
+    """What conda reads for every user of the prefix: conda-forge means the mirror's conda-forge."""
+    config = yaml.safe_load(host.file("/opt/conda/condarc.d/ec2lab.yml").content_string)
+    assert config == {"channel_alias": "http://127.0.0.1:8000/conda-channels", "channels": ["conda-forge"]}
+
+
+def test_pip_in_a_notebook_uses_the_mirror_too(probe):
+    """`%pip` in a notebook (the conda kernel's pip) finds packages behind the leak guard."""
+    result = probe("run-cell", "--kernel", "python3", "%pip download --no-deps --dest /tmp/from-mirror comm")
+    assert result["error"] is None and "Successfully downloaded comm" in result["stdout"], result

@@ -203,3 +203,22 @@ ECDSA = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY="
 def test_public_keys_are_one_line_of_a_type_sshd_or_ec2_accepts(key, for_sshd, for_key_pair):
     assert filters.openssh_public_key(key) is for_sshd
     assert filters.openssh_public_key(key, key_pair=True) is for_key_pair
+
+
+
+@pytest.mark.parametrize("url, ok", [
+    ("https://pypi.example.edu/simple/", True),
+    ("http://127.0.0.1:8000/pypi/simple", True),
+    ("https://user@artifactory.example.com:8443/api/pypi/pypi-remote/simple", True),
+    ("file:///srv/mirror/conda-forge", True),
+    ("pypi.example.edu/simple", False),  # no scheme: pip would take it for a local path
+    ("ftp://mirror.example.edu/pypi", False),
+    ("https:///simple", False),  # no host
+    ("file://relative/path", False),
+    ("https://mirror.example.edu/simple --trusted-host evil", False),  # would become two options
+    ("https://mirror.example.edu/'quoted'", False),
+    ("", False),
+    (None, False),
+])
+def test_download_urls_are_http_https_or_file_urls_with_no_spaces(url, ok):
+    assert filters.download_url(url) is ok
