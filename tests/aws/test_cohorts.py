@@ -144,6 +144,10 @@ def test_cohort_commands_touch_only_that_cohort(cohort, roster, aws, playbook):
     start = cohort("start.yml", first)
     assert start.rc == 0 and "Cohort ds101: 2 of 2 running" in start.output, start
 
+    backup = cohort("backup.yml", first, ec2lab_backup_sync="false")
+    assert backup.rc == 0 and "Cohort ds101: 2 of 2 backed up" in backup.output, backup
+    assert [len(aws.backups(name)) for name in ("ds101-ada", "ds101-grace", "ds102-ada", "nb")] == [1, 1, 0, 0]
+
     terminate = cohort("terminate.yml", first, ec2lab_purge="true")
     assert terminate.rc == 0, terminate
     assert aws.nothing_for("ds101-ada") and aws.nothing_for("ds101-grace")
@@ -178,11 +182,3 @@ def test_an_imported_key_pair_needs_every_students_own_key(cohort, roster, aws, 
     assert run.rc != 0
     assert "Student grace has no public_key in the roster" in run.output, run
     assert all(aws.nothing_for(f"ds101-{student}") for student in ("ada", "grace", "linus"))
-
-
-def test_a_cohort_is_backed_up_from_its_roster(cohort, roster, aws):
-    students = [{"name": "ada"}, {"name": "grace"}]
-    assert cohort("launch.yml", roster(students=students)).rc == 0
-    run = cohort("backup.yml", roster(students=students), ec2lab_backup_sync="false")
-    assert run.rc == 0 and "Cohort ds101: 2 of 2 backed up" in run.output, run
-    assert all(len(aws.backups(f"ds101-{student}")) == 1 for student in ("ada", "grace"))

@@ -1,7 +1,6 @@
 """launch.yml against moto: what a user (and their security reviewer) would check afterwards."""
 
 import json
-import os
 import stat
 
 import pytest
@@ -119,41 +118,6 @@ def test_caller_public_ip_is_looked_up_when_no_cidr_is_given(playbook, aws, tmp_
     assert run.rc == 0, run
     [group] = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["ec2lab-nb"]}])["SecurityGroups"]
     assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["198.51.100.23/32"]
-
-
-def test_two_names_do_not_touch_each_other(playbook, aws):
-    assert playbook("launch.yml", ec2lab_name="alice").rc == 0
-    assert playbook("launch.yml", ec2lab_name="bob").rc == 0
-    assert playbook("terminate.yml", ec2lab_name="alice", ec2lab_purge="true").rc == 0
-    assert aws.nothing_for("alice")
-    [bob] = aws.instances("bob")
-    assert bob["State"]["Name"] == "running"
-    assert aws.ec2lab_resources("bob")["buckets"] == ["ec2lab-bob-123456789012"]
-
-
-# ansible.cfg hides deprecation warnings from users because the ones left are inside amazon.aws
-# and cannot be acted on. This keeps that true: any deprecation from our own tasks fails here.
-UPSTREAM_DEPRECATIONS = (
-    "Passing `disable_lookups` to `template` is deprecated",  # amazon.aws aws_ec2 inventory plugin
-    "iam_role.assume_role_policy_document_raw will no longer be returned",  # iam_role, always
-)
-# With the opt-in Mitogen strategy (README), ansible-core warns about the strategy itself: that
-# line and no other is allowed then.
-MITOGEN_DEPRECATION = "Use of strategy plugins not included in ansible.builtin are deprecated"
-
-
-def test_no_deprecation_comes_from_ec2lab_itself(playbook, aws):
-    shown = {"ANSIBLE_DEPRECATION_WARNINGS": "true"}
-    runs = [playbook("launch.yml", env_set=shown), playbook("status.yml", env_set=shown),
-            playbook("stop.yml", env_set=shown), playbook("start.yml", env_set=shown),
-            playbook("terminate.yml", env_set=shown, ec2lab_purge="true")]
-    assert "[DEPRECATION WARNING]" in runs[0].output  # they are shown in this test
-    for run in runs:
-        assert run.rc == 0, run
-        ours = [line for line in run.output.splitlines() if "[DEPRECATION WARNING]" in line
-                and not any(known in line for known in UPSTREAM_DEPRECATIONS)
-                and not (os.environ.get("ANSIBLE_STRATEGY") == "mitogen_linear" and MITOGEN_DEPRECATION in line)]
-        assert ours == [], "\n".join(ours)
 
 
 def test_auto_stop_stops_the_instance_and_never_terminates_it(playbook, aws):

@@ -20,6 +20,13 @@ def test_terminate_keeps_data_and_a_relaunch_reattaches_it(playbook, aws, key_di
     home_ssh = key_dir.parent / "home/.ssh"
     assert not (home_ssh / "config.d/ec2lab").exists() or "Host nb" not in (home_ssh / "config.d/ec2lab").read_text()
 
+    again = playbook("terminate.yml")  # twice is harmless
+    assert again.rc == 0 and again.recap()["changed"] == 0, again
+    status = playbook("status.yml")  # and status says what was kept
+    assert status.rc == 0, status
+    assert "no ec2lab instance in us-west-2" in status.output
+    assert "kept: data volume" in status.output and "of 'nb', 20 GiB" in status.output
+
     relaunch = playbook("launch.yml")
     assert relaunch.rc == 0, relaunch
     [instance] = aws.instances()
@@ -28,12 +35,18 @@ def test_terminate_keeps_data_and_a_relaunch_reattaches_it(playbook, aws, key_di
     assert stat.S_IMODE((key_dir / "ec2lab-nb.pem").stat().st_mode) == 0o400
 
 
-def test_purge_leaves_nothing(playbook, aws, key_dir):
+def test_purge_leaves_nothing_and_never_touches_another_name(playbook, aws, key_dir):
     assert playbook("launch.yml").rc == 0
+    assert playbook("launch.yml", ec2lab_name="bob").rc == 0
     run = playbook("terminate.yml", ec2lab_purge="true")
     assert run.rc == 0, run
+    assert run.our_deprecations() == [], run.our_deprecations()
     assert aws.nothing_for("nb"), aws.ec2lab_resources()
     assert not (key_dir / "ec2lab-nb.pem").exists()
+    [bob] = aws.instances("bob")
+    assert bob["State"]["Name"] == "running"
+    assert aws.ec2lab_resources("bob")["buckets"] == ["ec2lab-bob-123456789012"]
+    assert (key_dir / "ec2lab-bob.pem").exists()
 
 
 def test_purge_finds_a_custom_bucket_and_spares_buckets_it_did_not_make(playbook, aws):
@@ -50,14 +63,6 @@ def test_purge_finds_a_custom_bucket_and_spares_buckets_it_did_not_make(playbook
     buckets = [b["Name"] for b in aws.s3.list_buckets()["Buckets"]]
     assert "team-data-nb-2026" not in buckets
     assert "ec2lab-nb-123456789012" in buckets
-
-
-def test_terminate_twice_is_harmless(playbook, aws):
-    assert playbook("launch.yml").rc == 0
-    assert playbook("terminate.yml").rc == 0
-    again = playbook("terminate.yml")
-    assert again.rc == 0, again
-    assert again.recap()["changed"] == 0, again
 
 
 TRICKY_SSH_CONFIG = (

@@ -1,5 +1,5 @@
-"""An instructor's path with a 3-student cohort, offline: launch.yml -e @roster against moto,
-three containers standing in for the instances, setup-notebook.yml -e @roster converging them
+"""An instructor's path with a 2-student cohort, offline: launch.yml -e @roster against moto,
+two containers standing in for the instances, setup-notebook.yml -e @roster converging them
 side by side with one student's host failing, the re-run that finishes it, the students logging
 in from their bundles (one with her own key), status and terminate of the cohort.
 
@@ -20,7 +20,8 @@ from testlib import CALLER_CIDR
 
 pytestmark = pytest.mark.slow(seconds=330)
 
-STUDENTS = ("ada", "grace", "linus")
+# Two are enough for "side by side, one fails, the other goes on"; each more costs a full setup.
+STUDENTS = ("ada", "grace")
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +56,13 @@ def test_cohort_path(instructor, hosts, aws, tmp_path):
     roster = tmp_path / "ds101.yml"
     roster.write_text(yaml.safe_dump({"ec2lab_cohort": {"name": "ds101", "ssh_cidrs": [CALLER_CIDR], "students": [
         {"name": "ada", "public_key": ada_key.with_suffix(".pub").read_text().strip()},
-        {"name": "grace"}, {"name": "linus"}]}}))
+        {"name": "grace"}]}}))
     bundles = tmp_path / "bundles"
     cohort = ["-e", f"@{roster}", "-e", f"ec2lab_cohort_bundle_dir={bundles}"]
 
     # 1. Launch the cohort; the instructor's keys go to ~/.ssh/ec2lab-ds101/.
     launch = instructor.run("ansible-playbook", "launch.yml", *cohort, "-e", "ec2lab_wait_for_ssh=false")
-    assert "Cohort ds101: 3 of 3 ready" in launch.stdout
+    assert "Cohort ds101: 2 of 2 ready" in launch.stdout
 
     # 2. Each container boots as its instance would: the key pair's public half, and what the
     #    instance's user data asks cloud-init to authorise (ada's own key).
@@ -84,15 +85,14 @@ def test_cohort_path(instructor, hosts, aws, tmp_path):
     first = instructor.run("ansible-playbook", "-i", "inventory/", *overlays, "-i", str(broken), "setup-notebook.yml",
                            *cohort, check=False)
     assert first.returncode != 0
-    assert "Cohort ds101: 2 of 3 workstations ready, 1 not" in first.stdout, first.stdout[-4000:]
+    assert "Cohort ds101: 1 of 2 workstations ready, 1 not" in first.stdout, first.stdout[-4000:]
     assert re.search(r"ds101-grace +FAILED .*(sha256|checksum)", first.stdout, re.I), first.stdout[-4000:]
-    assert "1 of 3 workstations are not ready (ds101-grace)" in first.stdout
+    assert "1 of 2 workstations are not ready (ds101-grace)" in first.stdout
 
     # 4. The same command again converges only what is missing.
     again = instructor.run("ansible-playbook", "-i", "inventory/", *overlays, "setup-notebook.yml", *cohort)
-    assert "Cohort ds101: 3 of 3 workstations ready" in again.stdout
-    for student in ("ada", "linus"):
-        assert re.search(rf"ds101-{student}\s+:\s+ok=\d+\s+changed=0\s", again.stdout), again.stdout[-3000:]
+    assert "Cohort ds101: 2 of 2 workstations ready" in again.stdout
+    assert re.search(r"ds101-ada\s+:\s+ok=\d+\s+changed=0\s", again.stdout), again.stdout[-3000:]
 
     # 5. The students log in from their bundles: ada with her own key, grace with the one handed to her.
     ada = ssh_as_student(bundles / "ada", "ds101-ada", hosts["ada"], "-o", "IdentitiesOnly=yes", "-i", str(ada_key))
@@ -106,7 +106,7 @@ def test_cohort_path(instructor, hosts, aws, tmp_path):
 
     # 6. status shows the cohort with its total; terminate with purge leaves nothing of it.
     status = instructor.run("ansible-playbook", "status.yml", *cohort, "-e", "ec2lab_pricing_api=false")
-    assert "Cohort ds101: 3 workstation(s), 3 running" in status.stdout
+    assert "Cohort ds101: 2 workstation(s), 2 running" in status.stdout
     instructor.run("ansible-playbook", "terminate.yml", *cohort, "-e", "ec2lab_purge=true")
     assert all(aws.nothing_for(f"ds101-{student}") for student in STUDENTS)
     assert not (bundles / "grace").exists()
