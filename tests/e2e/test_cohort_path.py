@@ -18,7 +18,7 @@ from ssh_user import User
 from testbed.instance import Instance
 from testlib import CALLER_CIDR
 
-pytestmark = pytest.mark.slow(seconds=330)
+pytestmark = pytest.mark.slow(seconds=260)
 
 # Two are enough for "side by side, one fails, the other goes on"; each more costs a full setup.
 STUDENTS = ("ada", "grace")
