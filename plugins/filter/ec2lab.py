@@ -83,6 +83,24 @@ def download_url(url) -> bool:
     return parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/")
 
 
+def pip_index_options(index_url: str = "", extra_index_urls=()) -> dict:
+    """pip's options for a package index mirror, as command-line arguments (`args`, for the pip
+    module's extra_args) and as the PIP_* environment (`env`, for what runs pip later). "" and []
+    leave pip's own setting. A plain-http index is named a trusted host: naming an http mirror is
+    trusting it, and pip refuses one otherwise. The URLs are checked by `download_url` first."""
+    urls = ([index_url] if index_url else []) + list(extra_index_urls or [])
+    trusted = list(dict.fromkeys(urlsplit(url).hostname for url in urls if url.startswith("http://")))
+    args = (["--index-url", index_url] if index_url else [])
+    args += [arg for url in extra_index_urls or [] for arg in ("--extra-index-url", url)]
+    args += [arg for host in trusted for arg in ("--trusted-host", host)]
+    env = {"PIP_INDEX_URL": index_url} if index_url else {}
+    if extra_index_urls:
+        env["PIP_EXTRA_INDEX_URL"] = " ".join(extra_index_urls)
+    if trusted:
+        env["PIP_TRUSTED_HOST"] = " ".join(trusted)
+    return {"args": args, "env": env}
+
+
 def s3_bucket_name_problems(name: str) -> list[str]:
     """Every naming rule `name` breaks, as sentences; an empty list means the name is valid."""
     problems = []
@@ -227,4 +245,5 @@ class FilterModule:
             "cidr_problems": cidr_problems,
             "openssh_public_key": openssh_public_key,
             "download_url": download_url,
+            "pip_index_options": pip_index_options,
         }

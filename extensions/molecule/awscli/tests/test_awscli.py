@@ -79,3 +79,11 @@ def test_pip_host_runs_cli_v1_from_its_venv(host):
         pytest.skip("pip host only")
     assert version_line(host).startswith("aws-cli/1.46.3 ")
     assert host.file("/usr/local/bin/aws").linked_to == "/opt/awscli-venv/bin/aws"
+
+
+def test_pip_host_installed_from_the_site_mirror(host):
+    """PyPI resolves to nowhere on this host (the leak guard), so the install came from the mirror."""
+    if hostname(host) != "ec2lab-awscli-pip":
+        pytest.skip("pip host only")
+    assert host.run("getent ahostsv4 pypi.org").stdout.split()[:1] == ["0.0.0.0"]
+    assert host.run("curl -sS --max-time 5 -o /dev/null https://pypi.org/simple/").rc != 0
