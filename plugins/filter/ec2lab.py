@@ -84,10 +84,11 @@ def download_url(url) -> bool:
 
 
 def pip_index_options(index_url: str = "", extra_index_urls=()) -> dict:
-    """pip's options for a package index mirror, as command-line arguments (`args`, for the pip
-    module's extra_args) and as the PIP_* environment (`env`, for what runs pip later). "" and []
-    leave pip's own setting. A plain-http index is named a trusted host: naming an http mirror is
-    trusting it, and pip refuses one otherwise. The URLs are checked by `download_url` first."""
+    """pip's options for a package index mirror: every index URL (`urls`, for the option check
+    with `download_url`), command-line arguments (`args`, for the pip module's extra_args) and the
+    PIP_* environment (`env`, for what runs pip later). "" and [] leave pip's own setting. A
+    plain-http index is named a trusted host: naming an http mirror is trusting it, and pip
+    refuses one otherwise."""
     urls = ([index_url] if index_url else []) + list(extra_index_urls or [])
     trusted = list(dict.fromkeys(urlsplit(url).hostname for url in urls if url.startswith("http://")))
     args = (["--index-url", index_url] if index_url else [])
@@ -98,7 +99,7 @@ def pip_index_options(index_url: str = "", extra_index_urls=()) -> dict:
         env["PIP_EXTRA_INDEX_URL"] = " ".join(extra_index_urls)
     if trusted:
         env["PIP_TRUSTED_HOST"] = " ".join(trusted)
-    return {"args": args, "env": env}
+    return {"urls": urls, "args": args, "env": env}
 
 
 def s3_bucket_name_problems(name: str) -> list[str]:

@@ -225,13 +225,15 @@ def test_download_urls_are_http_https_or_file_urls_with_no_spaces(url, ok):
 
 
 def test_pip_index_options_are_empty_without_a_mirror():
-    assert filters.pip_index_options("", []) == {"args": [], "env": {}}
+    assert filters.pip_index_options("", []) == {"urls": [], "args": [], "env": {}}
 
 
 def test_pip_index_options_name_every_index_and_trust_plain_http_ones_once():
     options = filters.pip_index_options(
         "http://127.0.0.1:8000/pypi/simple/",
         ["https://pypi.example.edu/simple", "http://127.0.0.1:8000/other/simple"])
+    assert options["urls"] == ["http://127.0.0.1:8000/pypi/simple/", "https://pypi.example.edu/simple",
+                               "http://127.0.0.1:8000/other/simple"]
     assert options["args"] == [
         "--index-url", "http://127.0.0.1:8000/pypi/simple/",
         "--extra-index-url", "https://pypi.example.edu/simple",
@@ -245,5 +247,5 @@ def test_pip_index_options_name_every_index_and_trust_plain_http_ones_once():
 
 def test_an_https_mirror_alone_is_not_a_trusted_host():
     assert filters.pip_index_options("https://pypi.example.edu/simple/") == {
-        "args": ["--index-url", "https://pypi.example.edu/simple/"],
+        "urls": ["https://pypi.example.edu/simple/"], "args": ["--index-url", "https://pypi.example.edu/simple/"],
         "env": {"PIP_INDEX_URL": "https://pypi.example.edu/simple/"}}
