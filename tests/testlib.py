@@ -318,11 +318,16 @@ class Launched:
         self.playbook = playbook_runner(aws, key_dir)
 
 
-@pytest.fixture(scope="module")
-def launched(moto_endpoint, tmp_path_factory):
+def launch_shared(moto_endpoint: str, tmp_path_factory, **extra_vars) -> Launched:
+    """A fresh moto account and one launch.yml run in it, for a module-scoped fixture."""
     aws = reset_moto(moto_endpoint)
     key_dir = tmp_path_factory.mktemp("launched") / "ssh"
-    run = playbook_runner(aws, key_dir)("launch.yml")
+    run = playbook_runner(aws, key_dir)("launch.yml", **extra_vars)
     assert run.rc == 0, run
     assert run.our_deprecations() == [], run.our_deprecations()
     return Launched(aws, key_dir, run)
+
+
+@pytest.fixture(scope="module")
+def launched(moto_endpoint, tmp_path_factory):
+    return launch_shared(moto_endpoint, tmp_path_factory)

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 NOBLE_AMD64 = "ami-0a1b2c3d4e5f60003"  # newest 24.04 amd64 image in tests/moto/amis.json
-NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"
+NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"  # a Graviton type's image: tests/aws/test_lifecycle.py
 RESOLUTE_AMD64 = "ami-0a1b2c3d4e5f60026"  # 26.04 images: newer than noble, never the default
 RESOLUTE_ARM64 = "ami-0a1b2c3d4e5f60027"
 
@@ -87,12 +87,6 @@ def test_check_mode_on_an_empty_account_creates_nothing(playbook, aws, key_dir):
     assert run.recap()["changed"] > 0  # it reports what it would do
     assert aws.nothing_for("nb")
     assert not (key_dir / "ec2lab-nb.pem").exists()
-
-
-def test_graviton_type_gets_the_arm64_image(playbook, aws):
-    assert playbook("launch.yml", ec2lab_instance_type="t4g.medium").rc == 0
-    [instance] = aws.instances()
-    assert instance["ImageId"] == NOBLE_ARM64
 
 
 def test_caller_public_ip_is_looked_up_when_no_cidr_is_given(playbook, aws, tmp_path):

@@ -5,6 +5,7 @@ price look-ups only read, and the stop/start test leaves both running as it foun
 """
 
 import pytest
+from test_launch import NOBLE_ARM64
 
 
 @pytest.fixture(scope="module")
@@ -13,6 +14,11 @@ def two_workstations(launched):
     run = launched.playbook("launch.yml", ec2lab_name="gpu", ec2lab_instance_type="t4g.large")
     assert run.rc == 0, run
     return launched
+
+
+def test_a_graviton_type_gets_the_arm64_image(two_workstations):
+    [gpu] = two_workstations.aws.instances("gpu")
+    assert gpu["ImageId"] == NOBLE_ARM64
 
 
 def _row(output: str, name: str) -> str:

@@ -2,21 +2,23 @@
 nothing of it outlives terminate. moto's gaps here are filled in tests/moto/server.py."""
 
 import pytest
+from testlib import launch_shared
 
 
-@pytest.fixture
-def spot(playbook, aws):
-    """A spot workstation `nb` with a max price, launched in a fresh account."""
-    run = playbook("launch.yml", ec2lab_market="spot", ec2lab_spot_max_price="0.03")
-    assert run.rc == 0, run
-    return run
+@pytest.fixture(scope="module")
+def spot(moto_endpoint, tmp_path_factory):
+    """A spot workstation `nb` with a max price, launched once in a fresh account for the tests
+    that come first in this module. They run in file order; the last of them leaves it
+    interrupted (stopped by AWS)."""
+    return launch_shared(moto_endpoint, tmp_path_factory, ec2lab_market="spot", ec2lab_spot_max_price="0.03")
 
 
 def _row(output: str, name: str) -> str:
     return next(line for line in output.splitlines() if line.strip().startswith(f'"{name} '))
 
 
-def test_spot_launch_is_a_persistent_request_that_stops_on_interruption(spot, playbook, aws):
+def test_spot_launch_is_a_persistent_request_that_stops_on_interruption(spot):
+    playbook, aws = spot.playbook, spot.aws
     [instance] = aws.instances()
     assert instance["InstanceLifecycle"] == "spot"
     [request] = aws.spot_requests()
@@ -29,21 +31,23 @@ def test_spot_launch_is_a_persistent_request_that_stops_on_interruption(spot, pl
     assert tags["ec2lab:name"] == "nb" and instance["MetadataOptions"]["HttpTokens"] == "required"
     assert [v["Attachments"][0]["Device"] for v in aws.volumes(**{"attachment.instance-id": instance["InstanceId"]})
             if v["Size"] == 20] == ["/dev/sdf"]
-    assert f"Market: spot (request {request['SpotInstanceRequestId']}), up to 0.03 USD/hour" in spot.output
+    assert f"Market: spot (request {request['SpotInstanceRequestId']}), up to 0.03 USD/hour" in spot.run.output
 
     again = playbook("launch.yml", ec2lab_market="spot", ec2lab_spot_max_price="0.03")
     assert again.rc == 0 and again.recap()["changed"] == 0, again
     assert len(aws.instances()) == 1 and len(aws.spot_requests()) == 1
 
 
-def test_a_running_workstation_keeps_its_market_and_says_how_to_change_it(spot, playbook, aws):
+def test_a_running_workstation_keeps_its_market_and_says_how_to_change_it(spot):
+    playbook, aws = spot.playbook, spot.aws
     run = playbook("launch.yml")  # on-demand asked, spot running
     assert run.rc == 0, run
     assert "Market: spot, not on-demand: the market is fixed when the instance is created." in run.output
     assert [i["InstanceLifecycle"] for i in aws.instances()] == ["spot"]
 
 
-def test_status_shows_the_market_and_the_spot_price_next_to_on_demand(spot, playbook, aws, spot_prices):
+def test_status_shows_the_market_and_the_spot_price_next_to_on_demand(spot, spot_prices):
+    playbook, aws = spot.playbook, spot.aws
     zone = aws.instances()[0]["Placement"]["AvailabilityZone"]
     assert playbook("launch.yml", ec2lab_name="od").rc == 0
     # FIXTURE spot prices: another zone is cheaper, but the workstation pays its own zone's price.
@@ -58,7 +62,8 @@ def test_status_shows_the_market_and_the_spot_price_next_to_on_demand(spot, play
     assert "Spot: the current price in each spot workstation's zone" in status.output
 
 
-def test_stop_start_and_an_interruption_on_a_spot_workstation(spot, playbook, aws):
+def test_stop_start_and_an_interruption_on_a_spot_workstation(spot):
+    playbook, aws = spot.playbook, spot.aws
     assert playbook("stop.yml").rc == 0
     [stopped] = aws.instances()
     assert stopped["State"]["Name"] == "stopped"
@@ -76,9 +81,10 @@ def test_stop_start_and_an_interruption_on_a_spot_workstation(spot, playbook, aw
     assert "nb: last stop by AWS: spot interruption — AWS starts it again when spot capacity returns" in status.output
 
 
-def test_terminate_cancels_the_request_first_and_leaves_no_template(spot, playbook, aws):
+def test_terminate_cancels_the_request_first_and_leaves_no_template(playbook, aws):
     """A persistent request outliving its instance would launch a new one: none may be left,
     whether the workstation was running or stopped (its request then is `disabled`)."""
+    assert playbook("launch.yml", ec2lab_market="spot", ec2lab_spot_max_price="0.03").rc == 0
     for stopped_first in (False, True):
         if stopped_first:
             assert playbook("stop.yml").rc == 0
