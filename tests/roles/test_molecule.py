@@ -3,13 +3,16 @@ side with each other and with the AWS and end-to-end suites.
 
 A scenario owns everything it makes (its container names, published ports on 127.0.0.1, loop
 devices and molecule's ephemeral directory), so two can run at once. molecule's own output goes to
-tests/output/molecule/<scenario>.log; a failing scenario shows the end of it.
+tests/output/molecule/<scenario>.log, its step lines (INFO ...) prefixed with the seconds since the
+start, so the log shows where a scenario spends its time; a failing scenario shows the end of it.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 
 import pytest
 from testlib import ROOT
@@ -33,9 +36,17 @@ def test_molecule_scenario(scenario):
         pytest.fail("run `source tests/testbed/env.sh` first (tests/bin/run-tests does)")
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{scenario}.log"
-    with log.open("w") as out:
-        proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=ROOT, stdout=out,
-                              stderr=subprocess.STDOUT, timeout=1800, check=False)
+    started = time.monotonic()
+    plain = dict(os.environ, NO_COLOR="1")  # a log to read, not a terminal
+    with log.open("w") as out, subprocess.Popen(["molecule", "test", "-s", scenario], cwd=ROOT, env=plain,
+                                                text=True, errors="replace",
+                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        hung = threading.Timer(1800, proc.kill)
+        hung.start()
+        for line in proc.stdout:
+            out.write(f"[{time.monotonic() - started:6.0f}s] {line}" if line.startswith("INFO") else line)
+        proc.wait()
+        hung.cancel()
     if proc.returncode:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-200:])
         pytest.fail(f"molecule test -s {scenario} failed (rc {proc.returncode}); "
