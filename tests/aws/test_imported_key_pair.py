@@ -1,5 +1,7 @@
 """launch.yml -e ec2lab_key_pair_public_key=...: the key pair comes from the caller's public key,
-as on AWX, where the job's home is thrown away and the Machine credential holds the private key."""
+as on AWX, where the job's home is thrown away and the Machine credential holds the private key.
+(That a generated key pair is never replaced by an imported one is tested on test_launch.py's
+shared launch.)"""
 
 import json
 import subprocess
@@ -9,20 +11,20 @@ import pytest
 
 @pytest.fixture
 def public_key(tmp_path):
-    return _new_public_key(tmp_path / "awx_machine_credential")
+    return new_public_key(tmp_path / "awx_machine_credential")
 
 
-def _new_public_key(path):
+def new_public_key(path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "awx", "-f", str(path)], check=True)
     return path.with_suffix(".pub").read_text().strip()
 
 
-def _key(public_key):
+def key_pair_option(public_key):
     return ["-e", json.dumps({"ec2lab_key_pair_public_key": public_key})]
 
 
 def test_imported_key_pair_writes_no_private_key_and_refuses_another_key(playbook, aws, key_dir, public_key, tmp_path):
-    run = playbook("launch.yml", *_key(public_key))
+    run = playbook("launch.yml", *key_pair_option(public_key))
     assert run.rc == 0, run
     [pair] = aws.ec2.describe_key_pairs(KeyNames=["ec2lab-nb"], IncludePublicKey=True)["KeyPairs"]
     assert pair["PublicKey"].split()[:2] == public_key.split()[:2]
@@ -34,12 +36,12 @@ def test_imported_key_pair_writes_no_private_key_and_refuses_another_key(playboo
     aliases = (key_dir.parent / "home/.ssh/config.d/ec2lab").read_text()
     assert "Host nb nb-jupyter" in aliases and "IdentityFile" not in aliases
 
-    again = playbook("launch.yml", *_key(public_key))
+    again = playbook("launch.yml", *key_pair_option(public_key))
     assert again.rc == 0 and again.recap()["changed"] == 0, again
 
     # Another key for the same name is refused, and nothing changes.
-    other = _new_public_key(tmp_path / "someone_else")
-    run = playbook("launch.yml", *_key(other))
+    other = new_public_key(tmp_path / "someone_else")
+    run = playbook("launch.yml", *key_pair_option(other))
     assert run.rc != 0
     assert "exists in AWS with another public key than ec2lab_key_pair_public_key (imported from another key)" in run.output
     [pair] = aws.ec2.describe_key_pairs(KeyNames=["ec2lab-nb"], IncludePublicKey=True)["KeyPairs"]
@@ -52,20 +54,12 @@ def test_imported_key_pair_writes_no_private_key_and_refuses_another_key(playboo
     assert len(aws.instances()) == 1
 
 
-def test_a_generated_key_pair_is_not_replaced_by_an_imported_one(playbook, aws, key_dir, public_key):
-    assert playbook("launch.yml").rc == 0
-    run = playbook("launch.yml", *_key(public_key))
-    assert run.rc != 0
-    assert "(made by a launch that generated it)" in run.output
-    assert (key_dir / "ec2lab-nb.pem").exists()
-
-
 @pytest.mark.parametrize("key, message", [
     ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY= me", "of type ssh-ed25519 or ssh-rsa"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----", "never a private key"),
 ])
 def test_a_key_ec2_cannot_import_is_refused_before_anything_is_made(playbook, aws, key, message):
-    run = playbook("launch.yml", *_key(key))
+    run = playbook("launch.yml", *key_pair_option(key))
     assert run.rc != 0
     assert message in run.output
     assert aws.nothing_for("nb")

@@ -3,7 +3,8 @@
 import json
 import subprocess
 
-from testlib import ROOT, aws_test_env
+import pytest
+from testlib import ROOT, aws_test_env, launch_shared
 
 
 def inventory(aws, *args):
@@ -39,14 +40,21 @@ def host_vars(aws, host, *names):
     return json.loads(json.loads(proc.stdout.split("=>", 1)[1])["msg"])
 
 
-def test_running_workstation_is_in_the_ec2lab_group(launched):
-    aws = launched.aws
+@pytest.fixture(scope="module")
+def private(moto_endpoint, tmp_path_factory):
+    """A workstation without a public address, reached over a VPN (tests that come first here).
+    The public address of the default launch: test_launch.py."""
+    return launch_shared(moto_endpoint, tmp_path_factory, ec2lab_public_ip="false", ec2lab_ssh_cidrs="10.20.0.0/16")
+
+
+def test_running_workstation_is_in_the_ec2lab_group_at_its_private_address_when_asked(private):
+    aws = private.aws
     [instance] = aws.instances()
     assert group_hosts(aws, "ec2lab") == ["nb"]
     data_volume = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
     assert host_vars(aws, "nb", "ansible_host", "ansible_user", "ansible_ssh_private_key_file",
                      "ec2lab_name", "ec2lab_region", "ec2lab_data_volume_id") == {
-        "ansible_host": instance["PublicIpAddress"],
+        "ansible_host": instance["PrivateIpAddress"],
         "ansible_user": "ubuntu",
         "ansible_ssh_private_key_file": "~/.ssh/ec2lab-nb.pem",
         "ec2lab_name": "nb",
@@ -55,8 +63,8 @@ def test_running_workstation_is_in_the_ec2lab_group(launched):
     }
 
 
-def test_stopped_and_foreign_instances_are_not_listed(launched):
-    aws = launched.aws
+def test_stopped_and_foreign_instances_are_not_listed(private):
+    aws = private.aws
     aws.ec2.run_instances(ImageId="ami-0a1b2c3d4e5f60003", MinCount=1, MaxCount=1,
                           TagSpecifications=[{"ResourceType": "instance",
                                               "Tags": [{"Key": "Name", "Value": "not-ours"}]}])
@@ -65,12 +73,6 @@ def test_stopped_and_foreign_instances_are_not_listed(launched):
     [instance] = aws.instances()
     aws.ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
     assert group_hosts(aws, "ec2lab") == []
-
-
-def test_private_address_when_asked(playbook, aws):
-    assert playbook("launch.yml", ec2lab_public_ip="false", ec2lab_ssh_cidrs="10.20.0.0/16").rc == 0
-    [instance] = aws.instances()
-    assert host_vars(aws, "nb", "ansible_host") == {"ansible_host": instance["PrivateIpAddress"]}
 
 
 def test_unreachable_endpoint_fails_instead_of_listing_nothing(aws):

@@ -4,6 +4,8 @@ import json
 import stat
 
 import pytest
+from test_imported_key_pair import key_pair_option, new_public_key
+from test_inventory import host_vars
 
 NOBLE_AMD64 = "ami-0a1b2c3d4e5f60003"  # newest 24.04 amd64 image in tests/moto/amis.json
 NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"  # a Graviton type's image: tests/aws/test_lifecycle.py
@@ -79,6 +81,18 @@ def test_check_mode_after_launch_reports_no_change(launched):
     run = launched.playbook("launch.yml", check=True)
     assert run.rc == 0, run
     assert run.recap()["changed"] == 0, run
+
+
+def test_the_inventory_reaches_it_at_its_public_address(launched):
+    [instance] = launched.aws.instances()
+    assert host_vars(launched.aws, "nb", "ansible_host") == {"ansible_host": instance["PublicIpAddress"]}
+
+
+def test_a_generated_key_pair_is_not_replaced_by_an_imported_one(launched, tmp_path):
+    run = launched.playbook("launch.yml", *key_pair_option(new_public_key(tmp_path / "awx_machine_credential")))
+    assert run.rc != 0
+    assert "(made by a launch that generated it)" in run.output
+    assert (launched.key_dir / "ec2lab-nb.pem").exists()
 
 
 def test_check_mode_on_an_empty_account_creates_nothing(playbook, aws, key_dir):
