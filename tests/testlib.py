@@ -20,6 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-west-2"
 CALLER_CIDR = "203.0.113.10/32"
 
+# Images of tests/moto/amis.json that the launch tests expect to be chosen.
+NOBLE_AMD64 = "ami-0a1b2c3d4e5f60003"  # newest 24.04 amd64 image
+NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"
+RESOLUTE_AMD64 = "ami-0a1b2c3d4e5f60026"  # 26.04 images: newer than noble, never the default
+RESOLUTE_ARM64 = "ami-0a1b2c3d4e5f60027"
+DLAMI_AMD64 = "ami-0d1a2b3c4d5e6f702"  # newest Deep Learning Base GPU images
+DLAMI_ARM64 = "ami-0d1a2b3c4d5e6f703"
+
 
 def install_collection(work: Path) -> tuple[Path, Path]:
     """Build this checkout with ansible-galaxy and install the tarball under `work`/collections,
@@ -316,6 +324,28 @@ class Launched:
     def __init__(self, aws, key_dir, run):
         self.aws, self.key_dir, self.run = aws, key_dir, run
         self.playbook = playbook_runner(aws, key_dir)
+
+
+def host_vars(aws: "Aws", host: str, *names: str) -> dict:
+    """The variables as a play on `host` sees them through the aws_ec2 inventory (templated),
+    without connecting to it."""
+    proc = subprocess.run(
+        ["ansible", "-i", "inventory/", host, "-m", "ansible.builtin.debug", "-a",
+         "msg={{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}"],
+        cwd=ROOT, env=aws_test_env(aws.endpoint), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(json.loads(proc.stdout.split("=>", 1)[1])["msg"])
+
+
+def new_public_key(path: Path, comment: str = "awx") -> str:
+    """A fresh ed25519 key pair at `path` (no passphrase); its public half, one line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def key_pair_option(public_key: str) -> list[str]:
+    """launch.yml's -e for a key pair imported from `public_key`, as AWX passes a credential's."""
+    return ["-e", json.dumps({"ec2lab_key_pair_public_key": public_key})]
 
 
 def launch_shared(moto_endpoint: str, tmp_path_factory, **extra_vars) -> Launched:

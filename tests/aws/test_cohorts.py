@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from testlib import CALLER_CIDR, ROOT, Run, playbook_command
+from testlib import CALLER_CIDR, ROOT, Run, new_public_key, playbook_command
 
 CAMPUS = "198.51.100.0/24"
 # Several launches of three workstations each: started early, not left for the tail of the run.
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.slow(seconds=100)
 @pytest.fixture
 def student_key(tmp_path):
     """Ada's own key pair: the instructor gets only the public half."""
-    path = tmp_path / "ada_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ada@laptop", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
+    return new_public_key(tmp_path / "ada_ed25519", comment="ada@laptop")
 
 
 @pytest.fixture

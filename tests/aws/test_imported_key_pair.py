@@ -3,24 +3,13 @@ as on AWX, where the job's home is thrown away and the Machine credential holds 
 (That a generated key pair is never replaced by an imported one is tested on test_launch.py's
 shared launch.)"""
 
-import json
-import subprocess
-
 import pytest
+from testlib import key_pair_option, new_public_key
 
 
 @pytest.fixture
 def public_key(tmp_path):
     return new_public_key(tmp_path / "awx_machine_credential")
-
-
-def new_public_key(path):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "awx", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
-
-
-def key_pair_option(public_key):
-    return ["-e", json.dumps({"ec2lab_key_pair_public_key": public_key})]
 
 
 def test_imported_key_pair_writes_no_private_key_and_refuses_another_key(playbook, aws, key_dir, public_key, tmp_path):

@@ -4,7 +4,7 @@ import json
 import subprocess
 
 import pytest
-from testlib import ROOT, aws_test_env, launch_shared
+from testlib import ROOT, aws_test_env, host_vars, launch_shared
 
 
 def inventory(aws, *args):
@@ -28,16 +28,6 @@ def _plain(value):
 def group_hosts(aws, group):
     listing = _plain(json.loads(inventory(aws, "--list")))
     return listing.get(group, {}).get("hosts", [])
-
-
-def host_vars(aws, host, *names):
-    """The variables as a play on `host` sees them (templated), without connecting to it."""
-    proc = subprocess.run(
-        ["ansible", "-i", "inventory/", host, "-m", "ansible.builtin.debug", "-a",
-         "msg={{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}"],
-        cwd=ROOT, env=aws_test_env(aws.endpoint), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(json.loads(proc.stdout.split("=>", 1)[1])["msg"])
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,9 @@ import json
 import stat
 
 import pytest
-from test_imported_key_pair import key_pair_option, new_public_key
-from test_inventory import host_vars
-
-NOBLE_AMD64 = "ami-0a1b2c3d4e5f60003"  # newest 24.04 amd64 image in tests/moto/amis.json
-NOBLE_ARM64 = "ami-0a1b2c3d4e5f60004"  # a Graviton type's image: tests/aws/test_lifecycle.py
-RESOLUTE_AMD64 = "ami-0a1b2c3d4e5f60026"  # 26.04 images: newer than noble, never the default
-RESOLUTE_ARM64 = "ami-0a1b2c3d4e5f60027"
+from testlib import (
+    DLAMI_AMD64, DLAMI_ARM64, NOBLE_AMD64, RESOLUTE_AMD64, RESOLUTE_ARM64, host_vars, key_pair_option, new_public_key,
+)
 
 
 def test_launch_makes_one_locked_down_instance(launched):
@@ -155,8 +151,6 @@ def test_auto_stop_stops_the_instance_and_never_terminates_it(playbook, aws):
     assert stopped["State"]["Name"] == "stopped"
 
 
-DLAMI_AMD64 = "ami-0d1a2b3c4d5e6f702"  # newest x86_64 Deep Learning Base GPU image in tests/moto/amis.json
-DLAMI_ARM64 = "ami-0d1a2b3c4d5e6f703"
 
 
 @pytest.mark.parametrize("instance_type, image", [("g5.xlarge", DLAMI_AMD64), ("g5g.xlarge", DLAMI_ARM64)])

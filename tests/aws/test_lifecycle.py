@@ -5,7 +5,7 @@ price look-ups only read, and the stop/start test leaves both running as it foun
 """
 
 import pytest
-from test_launch import NOBLE_ARM64
+from testlib import NOBLE_ARM64
 
 
 @pytest.fixture(scope="module")
