@@ -228,6 +228,46 @@ def cidr_problems(cidr: str, private_instance: bool = False, wide: bool = False)
     return []
 
 
+_OWNER_TAG = "ec2lab:owner"
+
+
+def _resource_label(resource: dict) -> str:
+    kind, tags = resource.get("kind", "resource"), resource.get("tags") or {}
+    if kind == "instance":
+        return f"instance {resource['id']}" + (f" ({resource['state']})" if resource.get("state") else "")
+    if kind == "volume":
+        return ("data volume " if tags.get("ec2lab:role") == "data" else "volume ") + resource["id"]
+    if kind == "snapshot":
+        return ("backup " if tags.get("ec2lab:role") == "backup" else "snapshot ") + resource["id"]
+    if kind == "security group":
+        return f"security group {resource.get('name', '')} ({resource['id']})"
+    return f"{kind} {resource.get('name') or resource['id']}"
+
+
+def other_owners(resources: list[dict], owner: str) -> list[dict]:
+    """Who else holds a workstation name: for each ec2lab:owner other than `owner` among
+    `resources` (workstation_resources_info's answer), that owner and labels of what they hold,
+    owners sorted. A resource without an ec2lab:owner tag belongs to nobody and is not counted:
+    launch has always set the tag, so only something made or re-tagged by hand lacks it."""
+    held: dict[str, list[str]] = {}
+    for resource in resources or []:
+        holder = (resource.get("tags") or {}).get(_OWNER_TAG)
+        if holder is not None and holder != owner:
+            held.setdefault(holder, []).append(_resource_label(resource))
+    return [{"owner": holder, "resources": labels} for holder, labels in sorted(held.items())]
+
+
+def name_for_owner(name: str, owner: str) -> str:
+    """A workstation name for `owner` beside the taken `name`: `<name>-<owner>` (nb-bob), spelled
+    as workstation_name requires (a-z0-9-, at most 32, the owner part at most 16), and never
+    `name` itself."""
+    suffix = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", str(owner).lower()))[:16].strip("-") or "2"
+    for tail in (suffix, f"{suffix}-2"[-16:].lstrip("-")):
+        candidate = f"{name[:31 - len(tail)].rstrip('-')}-{tail}"
+        if candidate != name and workstation_name(candidate):
+            return candidate
+    return f"{name[:29].rstrip('-')}-x2"
+
 class FilterModule:
     """ec2lab filters."""
 
@@ -247,4 +287,6 @@ class FilterModule:
             "openssh_public_key": openssh_public_key,
             "download_url": download_url,
             "pip_index_options": pip_index_options,
+            "other_owners": other_owners,
+            "name_for_owner": name_for_owner,
         }

@@ -249,3 +249,45 @@ def test_an_https_mirror_alone_is_not_a_trusted_host():
     assert filters.pip_index_options("https://pypi.example.edu/simple/") == {
         "urls": ["https://pypi.example.edu/simple/"], "args": ["--index-url", "https://pypi.example.edu/simple/"],
         "env": {"PIP_INDEX_URL": "https://pypi.example.edu/simple/"}}
+
+
+ALICES = [
+    {"kind": "instance", "id": "i-0a", "name": "nb", "state": "running",
+     "tags": {"ec2lab:name": "nb", "ec2lab:owner": "alice"}},
+    {"kind": "volume", "id": "vol-0d", "name": "ec2lab-nb-data", "state": "in-use",
+     "tags": {"ec2lab:name": "nb", "ec2lab:owner": "alice", "ec2lab:role": "data"}},
+    {"kind": "snapshot", "id": "snap-0b", "name": "", "state": "completed",
+     "tags": {"ec2lab:name": "nb", "ec2lab:owner": "alice", "ec2lab:role": "backup"}},
+    {"kind": "key pair", "id": "key-0k", "name": "ec2lab-nb", "state": "", "tags": {"ec2lab:owner": "alice"}},
+    {"kind": "security group", "id": "sg-0s", "name": "ec2lab-nb", "state": "", "tags": {"ec2lab:owner": "alice"}},
+]
+
+
+def test_another_owners_resources_are_named_by_owner():
+    assert filters.other_owners(ALICES, "bob") == [{"owner": "alice", "resources": [
+        "instance i-0a (running)", "data volume vol-0d", "backup snap-0b", "key pair ec2lab-nb",
+        "security group ec2lab-nb (sg-0s)"]}]
+
+
+def test_ones_own_and_untagged_resources_hold_no_name_against_one():
+    untagged = {"kind": "bucket", "id": "ec2lab-nb-1", "name": "ec2lab-nb-1", "state": "", "tags": {}}
+    assert filters.other_owners(ALICES + [untagged], "alice") == []
+    assert filters.other_owners([untagged], "bob") == []
+    assert filters.other_owners([], "bob") == []
+
+
+def test_several_other_owners_are_each_named_once_in_order():
+    carol = {"kind": "IAM role", "id": "ec2lab-nb", "name": "ec2lab-nb", "state": "", "tags": {"ec2lab:owner": "carol"}}
+    assert [o["owner"] for o in filters.other_owners([carol] + ALICES, "bob")] == ["alice", "carol"]
+
+
+@pytest.mark.parametrize(("name", "owner", "suggestion"), [
+    ("nb", "bob", "nb-bob"),
+    ("nb", "Bob.Smith@example.com", "nb-bob-smith-exampl"),
+    ("nb", "---", "nb-2"),
+    ("nb-bob", "bob", "nb-bob-bob"),  # bob is refused nb-bob: never suggest it back
+    ("a" * 32, "bob", "a" * 28 + "-bob"),
+])
+def test_the_suggested_name_is_a_valid_workstation_name_and_not_the_taken_one(name, owner, suggestion):
+    assert filters.name_for_owner(name, owner) == suggestion
+    assert filters.workstation_name(suggestion) and suggestion != name

@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# Copyright: ec2lab contributors
+# SPDX-License-Identifier: Apache-2.0
+"""Find what a workstation name holds in an AWS account: tagged EC2 resources and named ones."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: workstation_resources_info
+short_description: The AWS resources that carry a workstation's tags or names, with their tags
+version_added: "0.1.0"
+description:
+  - Lists, with their tags, the EC2 instances (not terminated), EBS volumes and EBS snapshots (of
+    this account) that carry every tag of O(tags), and the key pairs, security groups, S3 buckets
+    and IAM roles of the given names that exist.
+  - The ec2lab role reads the C(ec2lab:owner) tag of each before it acts on a name
+    (C(roles/ec2lab/tasks/common/owner.yml)); key pair, security group, bucket and role names are
+    account-wide, so whoever holds them holds the name.
+  - One module run for all of it. Each kind is asked with its own C(Describe*) call rather than one
+    C(ec2:DescribeTags), which also answers for terminated instances and cannot tell them apart.
+  - Only reads; a bucket whose tags cannot be read (another account's, or no
+    C(s3:GetBucketTagging) right) is left out with a warning.
+options:
+  tags:
+    description: 'Tags that the instances, volumes and snapshots must all carry, for example
+      V({"ec2lab:name": "nb"}). Empty lists none of them.'
+    type: dict
+    default: {}
+  key_pair_names:
+    description: EC2 key pairs to look up by name.
+    type: list
+    elements: str
+    default: []
+  security_group_names:
+    description: Security groups to look up by name, in every VPC of the region.
+    type: list
+    elements: str
+    default: []
+  bucket_names:
+    description: S3 buckets to look up by name.
+    type: list
+    elements: str
+    default: []
+  iam_role_names:
+    description: IAM roles to look up by name.
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+author:
+  - ec2lab contributors
+"""
+
+EXAMPLES = r"""
+- name: Find what the name nb holds
+  ec2lab.notebook.workstation_resources_info:
+    tags:
+      "ec2lab:name": nb
+    key_pair_names: [ec2lab-nb]
+    security_group_names: [ec2lab-nb]
+    bucket_names: [ec2lab-nb-123456789012]
+    iam_role_names: [ec2lab-nb]
+  register: held
+
+- name: Name the owners
+  ansible.builtin.debug:
+    msg: "{{ held.resources | map(attribute='tags') | map(attribute='ec2lab:owner', default='none') | unique }}"
+"""
+
+RETURN = r"""
+resources:
+  description: What was found, instances first, then volumes, snapshots, key pairs, security groups,
+    buckets and roles.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(instance), V(volume), V(snapshot), V(key pair), V(security group), V(bucket) or
+        V(IAM role).
+      type: str
+    id:
+      description: The resource's id (instance, volume, snapshot, key pair, group), else its name.
+      type: str
+    name:
+      description: Its name (key pair, security group, bucket, role), else its C(Name) tag or C("").
+      type: str
+    state:
+      description: The instance state, volume state or snapshot state; C("") for the other kinds.
+      type: str
+    tags:
+      description: Its tags, as a dict.
+      type: dict
+  sample:
+    - {"kind": "instance", "id": "i-0123456789abcdef0", "name": "nb", "state": "running",
+       "tags": {"Name": "nb", "ec2lab:name": "nb", "ec2lab:owner": "alice"}}
+    - {"kind": "key pair", "id": "key-0123456789abcdef0", "name": "ec2lab-nb", "state": "",
+       "tags": {"ec2lab:name": "nb", "ec2lab:owner": "alice"}}
+"""
+
+try:
+    import botocore
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing dependency
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+
+LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+def _resource(kind: str, rid: str, name: str = "", state: str = "", tags=None) -> dict:
+    tags = tags or {}
+    return {"kind": kind, "id": rid, "name": name or tags.get("Name", ""), "state": state, "tags": tags}
+
+
+def _tag_filters(tags: dict) -> list[dict]:
+    return [{"Name": f"tag:{key}", "Values": [str(value)]} for key, value in sorted(tags.items())]
+
+
+def ec2_resources(ec2, tags: dict, key_pair_names: list[str], security_group_names: list[str]) -> list[dict]:
+    """Instances, volumes and snapshots carrying `tags`; key pairs and groups of those names."""
+    found = []
+    if tags:
+        filters = _tag_filters(tags)
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=filters + [{"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}])
+        for page in pages:
+            for reservation in page["Reservations"]:
+                found += [_resource("instance", i["InstanceId"], state=i["State"]["Name"],
+                                    tags=boto3_tag_list_to_ansible_dict(i.get("Tags", [])))
+                          for i in reservation["Instances"]]
+        for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters):
+            found += [_resource("volume", v["VolumeId"], state=v["State"],
+                                tags=boto3_tag_list_to_ansible_dict(v.get("Tags", []))) for v in page["Volumes"]]
+        for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=filters):
+            found += [_resource("snapshot", s["SnapshotId"], state=s["State"],
+                                tags=boto3_tag_list_to_ansible_dict(s.get("Tags", []))) for s in page["Snapshots"]]
+    if key_pair_names:
+        # A filter, not KeyNames: an absent name is no error.
+        pairs = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": key_pair_names}])["KeyPairs"]
+        found += [_resource("key pair", k.get("KeyPairId", k["KeyName"]), name=k["KeyName"],
+                            tags=boto3_tag_list_to_ansible_dict(k.get("Tags", []))) for k in pairs]
+    if security_group_names:
+        pages = ec2.get_paginator("describe_security_groups").paginate(
+            Filters=[{"Name": "group-name", "Values": security_group_names}])
+        for page in pages:
+            found += [_resource("security group", g["GroupId"], name=g["GroupName"],
+                                tags=boto3_tag_list_to_ansible_dict(g.get("Tags", []))) for g in page["SecurityGroups"]]
+    return found
+
+
+def _error_code(error) -> str:
+    return getattr(error, "response", {}).get("Error", {}).get("Code", "")
+
+
+def bucket_resources(module, s3, names: list[str]) -> list[dict]:
+    found = []
+    for name in names:
+        try:
+            tag_set = s3.get_bucket_tagging(Bucket=name)["TagSet"]
+        except botocore.exceptions.ClientError as error:
+            code = _error_code(error)
+            if code == "NoSuchBucket":
+                continue
+            if code == "NoSuchTagSet":
+                tag_set = []
+            elif code in ("AccessDenied", "403", "AllAccessDisabled"):
+                module.warn(f"Could not read the tags of bucket {name} ({code}); left out.")
+                continue
+            else:
+                raise
+        found.append(_resource("bucket", name, name=name, tags=boto3_tag_list_to_ansible_dict(tag_set)))
+    return found
+
+
+def role_resources(iam, names: list[str]) -> list[dict]:
+    found = []
+    for name in names:
+        try:
+            tags = iam.list_role_tags(RoleName=name)["Tags"]
+        except botocore.exceptions.ClientError as error:
+            if _error_code(error) == "NoSuchEntity":
+                continue
+            raise
+        found.append(_resource("IAM role", name, name=name, tags=boto3_tag_list_to_ansible_dict(tags)))
+    return found
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            tags=dict(type="dict", default={}),
+            key_pair_names=dict(type="list", elements="str", default=[], no_log=False),
+            security_group_names=dict(type="list", elements="str", default=[]),
+            bucket_names=dict(type="list", elements="str", default=[]),
+            iam_role_names=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    resources = []
+    try:
+        if params["tags"] or params["key_pair_names"] or params["security_group_names"]:
+            resources += ec2_resources(module.client("ec2"), params["tags"], params["key_pair_names"],
+                                       params["security_group_names"])
+        if params["bucket_names"]:
+            resources += bucket_resources(module, module.client("s3"), params["bucket_names"])
+        if params["iam_role_names"]:
+            resources += role_resources(module.client("iam"), params["iam_role_names"])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        module.fail_json_aws(error, msg="Could not look up the resources of the workstation")
+    module.exit_json(changed=False, resources=resources)
+
+
+if __name__ == "__main__":
+    main()
