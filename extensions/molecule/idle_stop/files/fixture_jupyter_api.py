@@ -8,9 +8,12 @@ jupyter_server 2.21 returns, for requests carrying `Authorization: token <TOKEN_
 (403 otherwise). What it answers comes from STATE_DIR/answer.json, which the tests rewrite:
 {"kernels": [...], "terminals": [...], "last_activity": ISO} or {"fail": 500}; without the file
 nothing was ever used. Every request path is appended to STATE_DIR/requests.log.
+GET /fixture/child starts a CPU-bound child process of the server, as a kernel's subprocess
+would be (the server's unit holds it), and answers its pid.
 """
 
 import json
+import subprocess
 import sys
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -34,6 +37,9 @@ class Handler(BaseHTTPRequestHandler):
         if "fail" in answer:
             return self.reply(answer["fail"], {"message": "FIXTURE failure"})
         route = self.path.split("?")[0]
+        if route == "/fixture/child":
+            child = subprocess.Popen(["/usr/local/bin/fixture-burn"])  # noqa: S603 - a fixed fixture
+            return self.reply(200, {"pid": child.pid})
         if route == "/api/status":
             return self.reply(200, {"connections": 0, "kernels": len(answer["kernels"]), "started": STARTED,
                                     "last_activity": answer["last_activity"]})
