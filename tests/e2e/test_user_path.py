@@ -85,6 +85,19 @@ def test_user_path(user, instance, aws):
     idle = user.run("ssh", "-o", "BatchMode=yes", "nb", "ec2lab-idle-stop", "status").stdout
     now = next(line for line in idle.splitlines() if line.startswith("Now: "))
     assert now.startswith("Now: active: ") and "ssh without a terminal" in now and "uncertain" not in now, idle
+    # What an idle workstation's users' cgroups use (JupyterLab, sshd, this login): far below
+    # auto-stop's thresholds (10 % CPU, 0.5 MB/s), so a machine nobody uses still stops.
+    work = re.search(r"^Work in the last second: CPU (\d+) %, disk (\d+\.\d) MB/s", idle, re.M)
+    assert work and int(work[1]) < 10 and float(work[2]) < 0.5, idle
+    # The lecture's habit for a long job: start it in tmux, detach, log out. It is work the
+    # idle check counts, so auto-stop will not power the workstation off under it.
+    user.run("ssh", "-o", "BatchMode=yes", "nb", "tmux new-session -d -s train \"python3 -c 'while True: pass'\"")
+    try:
+        idle = user.run("ssh", "-o", "BatchMode=yes", "nb", "ec2lab-idle-stop", "status").stdout
+        assert re.search(r"^Now: active: .*work: \d+ % CPU, top python3 -c while True: pass \(pid \d+\) in tmux",
+                         idle, re.M), idle
+    finally:
+        user.run("ssh", "-o", "BatchMode=yes", "nb", "tmux kill-session -t train", check=False)
     config = (user.ssh_dir / "config").read_text()
     assert config.count("Include") == 1
 
