@@ -3,13 +3,20 @@
 
 Runs the check's looks and decision (roles/idle_stop/files/ec2lab_idle_stop.py: /proc, the
 keep-alive file, three Jupyter API calls answered by the FIXTURE Jupyter API of the idle_stop
-scenario) in a fresh python3, as the timer does, and compares its CPU and wall time with a
-bare `python3 -c pass` measured in the same run. Nothing is powered off: the verdict is printed.
+scenario, the cgroup v2 look) in a fresh python3, as the timer does, and compares its CPU and
+wall time with a bare `python3 -c pass` measured in the same run. Nothing is powered off: the
+verdict is printed. Target: at most 60 ms of CPU per tick.
 
-Usage: bench/idle_check.py [--repeat R]
+This machine runs no systemd, so here the work look finds no user.slice and the GPU look no
+nvidia-smi. `--in-container NAME` measures the same inside a converged test bed host instead
+(`molecule converge -s idle_stop`): its installed settings, systemctl show, the cgroups of
+user.slice and the Jupyter unit with their processes, and the FIXTURE nvidia-smi, all real.
+
+Usage: bench/idle_check.py [--repeat R] [--in-container NAME]
 """
 
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -54,7 +61,10 @@ def cost(argv, repeat):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--in-container", metavar="NAME")
     args = parser.parse_args()
+    if args.in_container:
+        return in_container(args.in_container, args.repeat)
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
     with tempfile.TemporaryDirectory(prefix="ec2lab-bench-idle-") as work:
@@ -72,7 +82,8 @@ def main():
                     time.sleep(0.1)
             config = {"window_seconds": 3600, "grace_seconds": 0, "warn_seconds": 300, "count_tunnels": True,
                       "jupyter_url": f"http://127.0.0.1:{port}", "jupyter_token_file": str(work / "token"),
-                      "jupyter_service": "", "state_dir": str(work)}
+                      "jupyter_service": "", "state_dir": str(work), "cpu_percent": 10,
+                      "disk_bytes_per_second": 512 * 1024, "gpu_percent": 10, "work_units": []}
             (work / "config.json").write_text(json.dumps(config))
             verdict = subprocess.run([python, "-c", ONE_TICK, str(CHECK), str(work / "config.json")],
                                      capture_output=True, text=True, check=True).stdout.strip()
@@ -82,6 +93,28 @@ def main():
             api.terminate()
             api.wait(timeout=10)
     print(f"idle check, one tick ({verdict!r}): python3 -c pass {base_wall * 1000:5.0f} ms wall, "
+          f"{base_cpu * 1000:4.0f} ms CPU | check {wall * 1000:5.0f} ms wall = {wall / base_wall:4.1f}x, "
+          f"{cpu * 1000:4.0f} ms CPU = {cpu / max(base_cpu, 1e-3):4.1f}x "
+          f"(per day at one tick a minute: {cpu * 1440:4.0f} s CPU)")
+
+
+# Runs inside the container: the same two measurements, with the installed check and settings
+# (its state is read, not written).
+IN_CONTAINER = """
+import json, resource, statistics, subprocess, sys, time
+{cost}
+tick = [sys.executable, "-c", sys.argv[1], "/usr/local/lib/ec2lab/ec2lab_idle_stop.py", "/etc/ec2lab/idle-stop.json"]
+verdict = subprocess.run(tick, capture_output=True, text=True, check=True).stdout.strip()
+print(json.dumps([verdict, *cost([sys.executable, "-c", "pass"], int(sys.argv[2])), *cost(tick, int(sys.argv[2]))]))
+"""
+
+
+def in_container(name, repeat):
+    program = IN_CONTAINER.format(cost=inspect.getsource(cost))
+    answer = subprocess.run(["podman", "exec", name, "/usr/bin/python3", "-c", program, ONE_TICK, str(repeat)],
+                            capture_output=True, text=True, check=True).stdout
+    verdict, base_wall, base_cpu, wall, cpu = json.loads(answer)
+    print(f"idle check, one tick in {name} ({verdict!r}): python3 -c pass {base_wall * 1000:5.0f} ms wall, "
           f"{base_cpu * 1000:4.0f} ms CPU | check {wall * 1000:5.0f} ms wall = {wall / base_wall:4.1f}x, "
           f"{cpu * 1000:4.0f} ms CPU = {cpu / max(base_cpu, 1e-3):4.1f}x "
           f"(per day at one tick a minute: {cpu * 1440:4.0f} s CPU)")
