@@ -138,6 +138,8 @@ def boot_again(kept_up=True):
             subprocess.run(["podman", "cp", keep.name, f"{HOST}:/var/lib/ec2lab-idle-stop/keepalive"],
                            capture_output=True, check=True)
     subprocess.run([START, HOST], capture_output=True, check=True)
+    # The boot mounts the data volume from fstab where udev names its device; a container has none.
+    podman_exec("sh", "-c", "findmnt /data >/dev/null || mount /data")
     deadline = time.time() + 30
     while not verdicts():
         assert time.time() < deadline, "no check ran after the start"
