@@ -65,8 +65,11 @@ def tags_of(instance) -> dict:
     return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
 
 
-def test_a_roster_launches_one_isolated_workstation_per_student_and_one_failure_stops_no_other(
-        cohort, roster, aws, key_dir, student_key):
+def test_a_roster_launches_one_isolated_workstation_per_student_and_its_commands_touch_only_it(
+        cohort, roster, aws, key_dir, student_key, playbook):
+    """One failure stops no other student; then stop, status, start, backup and terminate of the
+    cohort, beside another cohort and the instructor's own workstation (on the same launch: each
+    launch of three costs a minute of a core)."""
     # A key pair of that name that ec2lab did not make: launch refuses it for grace only.
     aws.ec2.create_key_pair(KeyName="ec2lab-ds101-grace")
     failed = cohort("launch.yml", roster())
@@ -115,18 +118,20 @@ def test_a_roster_launches_one_isolated_workstation_per_student_and_one_failure_
     assert "localforward [127.0.0.1]:8888 [127.0.0.1]:8888" in resolved
     assert "ssh -N ds101-ada-jupyter" in (bundles / "ada" / "README.txt").read_text()
 
+    commands_touch_only_that_cohort(cohort, roster, aws, playbook, roster())
 
-def test_cohort_commands_touch_only_that_cohort(cohort, roster, aws, playbook):
-    first = roster(students=[{"name": "ada"}, {"name": "grace"}])
+
+def commands_touch_only_that_cohort(cohort, roster, aws, playbook, first):
+    """`first` (ds101: ada, grace, linus) is running; ds102 and the instructor's nb come beside it."""
     second = roster(name="ds102", students=[{"name": "ada"}])
     assert playbook("launch.yml").rc == 0  # the instructor's own workstation, nb
-    assert cohort("launch.yml", first).rc == 0
     assert cohort("launch.yml", second).rc == 0
+    ds101 = ("ds101-ada", "ds101-grace", "ds101-linus")
 
     stop = cohort("stop.yml", first)
-    assert stop.rc == 0 and "Cohort ds101: 2 of 2 stopped" in stop.output, stop
-    state = {name: aws.instances(name)[0]["State"]["Name"] for name in ("ds101-ada", "ds101-grace", "ds102-ada", "nb")}
-    assert state == {"ds101-ada": "stopped", "ds101-grace": "stopped", "ds102-ada": "running", "nb": "running"}
+    assert stop.rc == 0 and "Cohort ds101: 3 of 3 stopped" in stop.output, stop
+    state = {name: aws.instances(name)[0]["State"]["Name"] for name in (*ds101, "ds102-ada", "nb")}
+    assert state == {**dict.fromkeys(ds101, "stopped"), "ds102-ada": "running", "nb": "running"}, state
 
     status = cohort("status.yml", second, ec2lab_pricing_api="false")
     assert status.rc == 0, status
@@ -134,15 +139,15 @@ def test_cohort_commands_touch_only_that_cohort(cohort, roster, aws, playbook):
     assert "Cohort ds102: 1 workstation(s), 1 running: $0.0416/hour" in status.output
 
     start = cohort("start.yml", first)
-    assert start.rc == 0 and "Cohort ds101: 2 of 2 running" in start.output, start
+    assert start.rc == 0 and "Cohort ds101: 3 of 3 running" in start.output, start
 
     backup = cohort("backup.yml", first, ec2lab_backup_sync="false")
-    assert backup.rc == 0 and "Cohort ds101: 2 of 2 backed up" in backup.output, backup
-    assert [len(aws.backups(name)) for name in ("ds101-ada", "ds101-grace", "ds102-ada", "nb")] == [1, 1, 0, 0]
+    assert backup.rc == 0 and "Cohort ds101: 3 of 3 backed up" in backup.output, backup
+    assert [len(aws.backups(name)) for name in (*ds101, "ds102-ada", "nb")] == [1, 1, 1, 0, 0]
 
     terminate = cohort("terminate.yml", first, ec2lab_purge="true")
     assert terminate.rc == 0, terminate
-    assert aws.nothing_for("ds101-ada") and aws.nothing_for("ds101-grace")
+    assert all(aws.nothing_for(name) for name in ds101)
     assert not (terminate.home / "ec2lab-cohorts" / "ds101" / "ada").exists()
     assert aws.instances("ds102-ada") and aws.instances("nb")
 
