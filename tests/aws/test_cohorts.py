@@ -72,7 +72,8 @@ def test_a_roster_launches_one_isolated_workstation_per_student_and_its_commands
     launch of three costs a minute of a core)."""
     # A key pair of that name that ec2lab did not make: launch refuses it for grace only.
     aws.ec2.create_key_pair(KeyName="ec2lab-ds101-grace")
-    failed = cohort("launch.yml", roster())
+    ds101 = roster()
+    failed = cohort("launch.yml", ds101)
     assert failed.rc != 0
     assert "Cohort ds101: 2 of 3 ready, 1 failed" in failed.output
     assert re.search(r"ds101-grace +FAILED .*Key pair ec2lab-ds101-grace exists in AWS", failed.output), failed
@@ -81,7 +82,7 @@ def test_a_roster_launches_one_isolated_workstation_per_student_and_its_commands
 
     # The same command again finishes grace and changes nothing of the others.
     aws.ec2.delete_key_pair(KeyName="ec2lab-ds101-grace")
-    run = cohort("launch.yml", roster())
+    run = cohort("launch.yml", ds101)
     assert run.rc == 0, run
     hosts = recaps(run)
     assert {"ada.ds101", "grace.ds101", "linus.ds101"} <= set(hosts), hosts  # one play host each
@@ -118,7 +119,7 @@ def test_a_roster_launches_one_isolated_workstation_per_student_and_its_commands
     assert "localforward [127.0.0.1]:8888 [127.0.0.1]:8888" in resolved
     assert "ssh -N ds101-ada-jupyter" in (bundles / "ada" / "README.txt").read_text()
 
-    commands_touch_only_that_cohort(cohort, roster, aws, playbook, roster())
+    commands_touch_only_that_cohort(cohort, roster, aws, playbook, ds101)
 
 
 def commands_touch_only_that_cohort(cohort, roster, aws, playbook, first):
