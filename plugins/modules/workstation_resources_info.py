@@ -7,17 +7,23 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: workstation_resources_info
-short_description: The AWS resources that carry a workstation's tags or names, with their tags
+short_description: The caller's account and regions, and the AWS resources that carry a workstation's tags or names
 version_added: "0.1.0"
 description:
+  - Says whose account the credentials reach (C(sts:GetCallerIdentity)) and which regions it may use
+    (C(ec2:DescribeRegions)): what every ec2lab playbook checks before it acts
+    (C(roles/ec2lab/tasks/common/account.yml)).
   - Lists, with their tags, the EC2 instances (not terminated), EBS volumes and EBS snapshots (of
     this account) that carry every tag of O(tags), and the key pairs, security groups, S3 buckets
     and IAM roles of the given names that exist.
   - The ec2lab role reads the C(ec2lab:owner) tag of each before it acts on a name
     (C(roles/ec2lab/tasks/common/owner.yml)); key pair, security group, bucket and role names are
     account-wide, so whoever holds them holds the name.
-  - One module run for all of it. Each kind is asked with its own C(Describe*) call rather than one
+  - One module run for all of it: each module run costs a Python process that loads boto3, more than
+    the calls themselves. Each kind is asked with its own C(Describe*) call rather than one
     C(ec2:DescribeTags), which also answers for terminated instances and cannot tell them apart.
+  - The resources are looked up only in a region the account may use; in any other the module
+    returns none, and the caller says which regions it may use.
   - Only reads; a bucket whose tags cannot be read (another account's, or no
     C(s3:GetBucketTagging) right) is left out with a warning.
 options:
@@ -37,7 +43,8 @@ options:
     elements: str
     default: []
   bucket_names:
-    description: S3 buckets to look up by name.
+    description: S3 buckets to look up by name. C({account}) in a name stands for the caller's account
+      ID, for example V(ec2lab-nb-{account}).
     type: list
     elements: str
     default: []
@@ -55,13 +62,13 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Find what the name nb holds
+- name: Find the account, its regions and what the name nb holds
   ec2lab.notebook.workstation_resources_info:
     tags:
       "ec2lab:name": nb
     key_pair_names: [ec2lab-nb]
     security_group_names: [ec2lab-nb]
-    bucket_names: [ec2lab-nb-123456789012]
+    bucket_names: ["ec2lab-nb-{account}"]
     iam_role_names: [ec2lab-nb]
   register: held
 
@@ -71,6 +78,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+account:
+  description: The AWS account ID of the credentials.
+  returned: always
+  type: str
+  sample: "123456789012"
+regions:
+  description: The names of the regions the account may use, sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: [eu-central-1, us-east-1, us-west-2]
 resources:
   description: What was found, instances first, then volumes, snapshots, key pairs, security groups,
     buckets and roles.
@@ -190,6 +208,10 @@ def role_resources(iam, names: list[str]) -> list[dict]:
     return found
 
 
+def enabled_regions(ec2) -> list[str]:
+    return sorted(region["RegionName"] for region in ec2.describe_regions()["Regions"])
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
@@ -202,19 +224,31 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    try:
+        account = module.client("sts").get_caller_identity()["Account"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        module.fail_json_aws(error, msg="Failed to retrieve caller identity")
+    ec2 = module.client("ec2")
+    try:
+        regions = enabled_regions(ec2)
+    # Any failure (an opt-in region refuses the call, an endpoint answers garbage) means the region
+    # cannot be used; the caller says so and lists none.
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        module.fail_json_aws(error, msg="Failed to list the regions", account=account, regions=[])
     resources = []
     try:
-        if params["tags"] or params["key_pair_names"] or params["security_group_names"]:
-            resources += ec2_resources(module.client("ec2"), params["tags"], params["key_pair_names"],
-                                       params["security_group_names"])
-        if params["bucket_names"]:
-            resources += bucket_resources(module, module.client("s3"), params["bucket_names"])
-        if params["iam_role_names"]:
-            resources += role_resources(module.client("iam"), params["iam_role_names"])
+        if module.region in regions:
+            if params["tags"] or params["key_pair_names"] or params["security_group_names"]:
+                resources += ec2_resources(ec2, params["tags"], params["key_pair_names"], params["security_group_names"])
+            if params["bucket_names"]:
+                names = [name.replace("{account}", account) for name in params["bucket_names"]]
+                resources += bucket_resources(module, module.client("s3"), names)
+            if params["iam_role_names"]:
+                resources += role_resources(module.client("iam"), params["iam_role_names"])
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        module.fail_json_aws(error, msg="Could not look up the resources of the workstation")
-    module.exit_json(changed=False, resources=resources)
-
+        module.fail_json_aws(error, msg="Could not look up the resources of the workstation", account=account,
+                             regions=regions)
+    module.exit_json(changed=False, account=account, regions=regions, resources=resources)
 
 if __name__ == "__main__":
     main()

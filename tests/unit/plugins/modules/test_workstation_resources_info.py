@@ -97,3 +97,11 @@ class FakeIam:
 def test_roles_that_do_not_exist_are_left_out():
     found = info.role_resources(FakeIam(), ["ec2lab-nb", "gone"])
     assert [(r["kind"], r["name"], r["tags"]) for r in found] == [("IAM role", "ec2lab-nb", {"ec2lab:owner": "alice"})]
+
+
+def test_the_regions_the_account_may_use_come_back_sorted_by_name():
+    class Regions:
+        def describe_regions(self):
+            return {"Regions": [{"RegionName": "us-west-2"}, {"RegionName": "eu-central-1"}]}
+
+    assert info.enabled_regions(Regions()) == ["eu-central-1", "us-west-2"]
