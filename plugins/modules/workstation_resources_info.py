@@ -11,7 +11,7 @@ short_description: The caller's account and regions, and the AWS resources that 
 version_added: "0.1.0"
 description:
   - Says whose account the credentials reach (C(sts:GetCallerIdentity)) and which regions it may use
-    (C(ec2:DescribeRegions)): what every ec2lab playbook checks before it acts
+    (C(ec2:DescribeRegions)), which every ec2lab playbook checks before it acts
     (C(roles/ec2lab/tasks/common/account.yml)).
   - Lists, with their tags, the EC2 instances (not terminated), EBS volumes and EBS snapshots (of
     this account) that carry every tag of O(tags), and the key pairs, security groups, S3 buckets
@@ -19,8 +19,8 @@ description:
   - The ec2lab role reads the C(ec2lab:owner) tag of each before it acts on a name
     (C(roles/ec2lab/tasks/common/owner.yml)); key pair, security group, bucket and role names are
     account-wide, so whoever holds them holds the name.
-  - One module run for all of it: each module run costs a Python process that loads boto3, more than
-    the calls themselves. Each kind is asked with its own C(Describe*) call rather than one
+  - One module run for all of it, because each module run costs a Python process that loads boto3,
+    more than the calls themselves. Each kind is asked with its own C(Describe*) call rather than one
     C(ec2:DescribeTags), which also answers for terminated instances and cannot tell them apart.
   - The resources are looked up only in a region the account may use; in any other the module
     returns none, and the caller says which regions it may use.
