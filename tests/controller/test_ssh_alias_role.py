@@ -85,6 +85,10 @@ class Home:
         self.runs = 0
 
     def run(self, *, check=False, expect_rc=0, **role_vars):
+        return self.wait(self.start(check=check, **role_vars), expect_rc)
+
+    def start(self, *, check=False, **role_vars):
+        """ansible-playbook with the role, started; wait() collects it (runs may go side by side)."""
         role_vars.setdefault("ssh_alias_jupyter_preferred_port", self.port)
         self.runs += 1
         play = self.workdir / f"play{self.runs}.yml"
@@ -101,7 +105,12 @@ class Home:
         env = dict(os.environ, HOME=str(self.path), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                    ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(self.workdir / "tmp"))
         command = [str(PLAYBOOK_BIN), "-i", "localhost,", str(play), "--diff"] + (["--check"] if check else [])
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def wait(started, expect_rc=0):
+        stdout, stderr = started.communicate(timeout=300)
+        done = subprocess.CompletedProcess(started.args, started.returncode, stdout, stderr)
         assert done.returncode == expect_rc, done.stdout[-6000:] + done.stderr[-3000:]
         recap = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", done.stdout)
         port = re.search(r"PORT=(\w+)", done.stdout)
@@ -223,20 +232,26 @@ def test_custom_jupyter_port_survives_a_later_run_that_does_not_name_it(home):
     assert home.ssh_g("nb-jupyter")["localforward"][0].endswith(":9999")
 
 
-def test_two_workstations_coexist_and_removing_one_keeps_the_other(home):
+def test_workstations_launched_side_by_side_coexist_and_removing_one_keeps_the_others(home):
+    # Three launches in three terminals at once: each alias gets a port of its own, none is lost.
     _tricky(home)
-    key = _host_key(home)
-    home.run(ssh_alias_name="nb", ssh_alias_host_address="203.0.113.10", ssh_alias_host_keys=[key])
-    gpu = home.run(ssh_alias_name="gpu", ssh_alias_host_address="203.0.113.20")
-    assert gpu["port"] == home.port + 1  # nb's tunnel claims the first port
-    assert home.ssh_g("nb")["hostname"] == ["203.0.113.10"]
-    assert home.ssh_g("gpu-jupyter")["localforward"] == [f"[127.0.0.1]:{home.port + 1} [127.0.0.1]:8888"]
+    keys = {name: _host_key(home, name) for name in ("nb", "gpu", "cpu")}
+    started = {name: home.start(ssh_alias_name=name, ssh_alias_host_address=f"203.0.113.{20 + i}",
+                                ssh_alias_host_keys=[keys[name]])
+               for i, name in enumerate(("nb", "gpu", "cpu"))}
+    ports = {name: home.wait(run)["port"] for name, run in started.items()}
+    assert sorted(ports.values()) == [home.port, home.port + 1, home.port + 2], ports
+    for i, name in enumerate(("nb", "gpu", "cpu")):
+        assert home.ssh_g(name)["hostname"] == [f"203.0.113.{20 + i}"]
+        assert home.ssh_g(f"{name}-jupyter")["localforward"] == [f"[127.0.0.1]:{ports[name]} [127.0.0.1]:8888"]
+    assert len((home.ssh / "ec2lab_known_hosts").read_text().splitlines()) == 3
     assert (home.ssh / "config").read_bytes().count(b"Include config.d/ec2lab") == 1
+    home.run(ssh_alias_name="cpu", ssh_alias_state="absent")
 
     home.run(ssh_alias_name="nb", ssh_alias_state="absent")
     assert home.ssh_g("nb")["hostname"] == ["nb"]
-    assert home.ssh_g("gpu")["hostname"] == ["203.0.113.20"]
-    assert not (home.ssh / "ec2lab_known_hosts").exists()  # nb's key was the only one
+    assert home.ssh_g("gpu")["hostname"] == ["203.0.113.21"]
+    assert (home.ssh / "ec2lab_known_hosts").read_text().split()[0] == "gpu"  # only gpu's key is left
 
     home.run(ssh_alias_name="gpu", ssh_alias_state="absent")
     assert (home.ssh / "config").read_bytes() == TRICKY_CONFIG

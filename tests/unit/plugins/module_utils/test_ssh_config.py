@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from ansible_collections.ec2lab.notebook.plugins.filter import ssh_config
+from ansible_collections.ec2lab.notebook.plugins.module_utils import ssh_config
 
 
 INCLUDE = "Include config.d/ec2lab"
@@ -146,17 +146,6 @@ def test_no_free_port_is_an_error_with_the_range():
         ssh_config.pick_local_port(8888, tries=3, is_free=lambda p: False)
 
 
-def test_port_probe_sees_a_listening_socket():
-    import socket
-
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        assert not ssh_config.local_port_is_free(port)
-    assert ssh_config.local_port_is_free(port)
-
-
 def test_hashed_known_hosts_lines_of_the_alias_are_found():
     import hashlib
     import hmac
@@ -176,3 +165,15 @@ def test_the_instance_id_is_read_from_its_own_block_only():
     assert ssh_config.ssh_alias_block_host_id(text, "nb") == "i-0aaa"
     assert ssh_config.ssh_alias_block_host_id(text, "gpu") == ""
     assert ssh_config.ssh_alias_block_host_id("", "nb") == ""
+
+
+def test_a_block_is_added_at_the_end_replaced_in_place_and_removed_byte_for_byte():
+    text = "# BEGIN ec2lab a\nHost a\n# END ec2lab a\n# BEGIN ec2lab b\nHost b\n# END ec2lab b\n"
+    assert ssh_config.ssh_alias_block_set(text, "a", "Host a\n    Port 2222\n") == (
+        "# BEGIN ec2lab a\nHost a\n    Port 2222\n# END ec2lab a\n# BEGIN ec2lab b\nHost b\n# END ec2lab b\n")
+    assert ssh_config.ssh_alias_block_set(text, "c", "Host c") == text + "# BEGIN ec2lab c\nHost c\n# END ec2lab c\n"
+    assert ssh_config.ssh_alias_block_set(text, "a", None) == "# BEGIN ec2lab b\nHost b\n# END ec2lab b\n"
+    assert ssh_config.ssh_alias_block_set(text, "c", None) == text
+    # What Ansible's blockinfile wrote reads back unchanged when the block is the same.
+    assert ssh_config.ssh_alias_block_set(text, "b", "Host b\n") == text
+    assert ssh_config.ssh_alias_block_set("Host x", "a", "Host a") == "Host x\n# BEGIN ec2lab a\nHost a\n# END ec2lab a\n"
