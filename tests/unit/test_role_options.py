@@ -18,15 +18,6 @@ REPO = pathlib.Path(__file__).parents[2]
 ROLES_DIR = REPO / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "meta" / "argument_specs.yml").is_file())
 
-# Defaults that are deliberately not options of the `main` entry point, per role. Each must be an
-# option of another entry point of the same role (checked below), and each must really be a
-# defaults key absent from `main` (checked too, so an entry cannot go stale).
-NOT_IN_MAIN = {
-    # ec2lab's defaults/main.yml serves every entry point; the Pricing API settings are read
-    # only by `status` (its README says "main (launch): all but ec2lab_pricing_*").
-    "ec2lab": {"ec2lab_pricing_api", "ec2lab_pricing_timeout"},
-}
-
 # A README table row: first cell is one `name`.
 ROW_NAME = re.compile(r"^\|\s*`([A-Za-z_][A-Za-z0-9_]*)`\s*\|")
 SEPARATOR_ROW = re.compile(r"^\|[\s:|-]+\|?\s*$")
@@ -51,8 +42,8 @@ def _options(spec):
 
 
 def _main_options(role):
-    """The options of the `main` entry point; for a role of task files only (host_support, called
-    with tasks_from), the options of all its entry points."""
+    """The options of the `main` entry point; for a role without one (host_support, ec2lab: every
+    entry point named for what it does, called with tasks_from), the options of all of them."""
     specs = _specs(role)
     if "main" in specs:
         return _options(specs["main"])
@@ -109,15 +100,10 @@ def test_defaults_and_main_spec_name_the_same_variables(role):
     defaults = _defaults(role)
     specs = _specs(role)
     main = _main_options(role)
-    exceptions = NOT_IN_MAIN.get(role, set())
     problems = []
-    for name in sorted(set(defaults) - set(main) - exceptions):
-        problems.append(f"{role}: `{name}` is in defaults/main.yml but not an option of the `main` entry point")
-    for name in sorted(exceptions):
-        if name not in defaults or name in main:
-            problems.append(f"{role}: NOT_IN_MAIN lists `{name}`, which is not a defaults key missing from `main`")
-        elif not any(name in _options(s) for ep, s in specs.items() if ep != "main"):
-            problems.append(f"{role}: `{name}` is in defaults/main.yml but no entry point's spec knows it")
+    for name in sorted(set(defaults) - set(main)):
+        problems.append(f"{role}: `{name}` is in defaults/main.yml but no option of "
+                        f"{'the `main` entry point' if 'main' in specs else 'any entry point'}")
     for ep, spec in specs.items():
         for name, opt in sorted(_options(spec).items()):
             if name not in defaults and not opt.get("required", False):
