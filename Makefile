@@ -46,7 +46,7 @@ test-roles: venv ## molecule scenario of every role, side by side (podman contai
 test-e2e: venv ## the whole user path: moto + a container standing in for the instance
 	tests/bin/run-tests e2e
 
-lint: venv ## ansible-lint (production profile) + yamllint
+lint: venv ## ansible-lint (production profile), yamllint, ruff, detect-secrets
 	tests/bin/run-tests lint
 
 bench: venv ## performance ratios against a baseline measured in the same run

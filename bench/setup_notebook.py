@@ -17,9 +17,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from testbed.instance import Instance  # noqa: E402
-
 from benchlib import timed  # noqa: E402
+from testbed.instance import Instance  # noqa: E402
 
 
 def main():

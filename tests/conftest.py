@@ -2,9 +2,17 @@
 tests/e2e (defined in testlib.py) and the scheduling hooks for `pytest -n` (parallel.py)."""
 
 from parallel import (  # noqa: F401
-    pytest_collection_modifyitems, pytest_configure,
+    pytest_collection_modifyitems,
+    pytest_configure,
 )
 from testlib import (  # noqa: F401
-    aws, fixture_prices_file, fixture_spot_prices_file, key_dir, launched, moto_endpoint, playbook,
-    pricing_api, spot_prices,
+    aws,
+    fixture_prices_file,
+    fixture_spot_prices_file,
+    key_dir,
+    launched,
+    moto_endpoint,
+    playbook,
+    pricing_api,
+    spot_prices,
 )

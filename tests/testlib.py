@@ -132,7 +132,7 @@ def start_moto(log: Path, **env) -> tuple[subprocess.Popen, str]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"moto did not start: {log.read_text()}")
+                raise RuntimeError(f"moto did not start: {log.read_text()}") from None
             time.sleep(0.2)
 
 
@@ -146,7 +146,7 @@ def moto_endpoint(tmp_path_factory, fixture_prices_file, fixture_spot_prices_fil
     proc.wait(timeout=10)
 
 
-def reset_moto(endpoint: str) -> "Aws":
+def reset_moto(endpoint: str) -> Aws:
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10)
     return Aws(endpoint)
@@ -272,7 +272,7 @@ class Run:
         return f"<rc={self.rc}>\n{self.output[-6000:]}"
 
 
-def playbook_command(aws: "Aws", key_dir: Path, name: str, *args: str, check: bool = False,
+def playbook_command(aws: Aws, key_dir: Path, name: str, *args: str, check: bool = False,
                      env_drop=(), env_set=None, **extra_vars) -> tuple[list[str], dict[str, str]]:
     """The ansible-playbook command line and environment a user at the repository root runs."""
     variables = {"ec2lab_key_dir": str(key_dir), "ec2lab_wait_for_ssh": "false"}
@@ -294,7 +294,7 @@ def playbook_command(aws: "Aws", key_dir: Path, name: str, *args: str, check: bo
     return cmd, env
 
 
-def playbook_runner(aws: "Aws", key_dir: Path):
+def playbook_runner(aws: Aws, key_dir: Path):
     """Run a root playbook against moto, as a user would from the repository root."""
 
     def run(name: str, *args: str, **options) -> Run:
@@ -326,7 +326,7 @@ class Launched:
         self.playbook = playbook_runner(aws, key_dir)
 
 
-def host_vars(aws: "Aws", host: str, *names: str) -> dict:
+def host_vars(aws: Aws, host: str, *names: str) -> dict:
     """The variables as a play on `host` sees them through the aws_ec2 inventory (templated),
     without connecting to it."""
     proc = subprocess.run(

@@ -120,6 +120,7 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.ec2lab.notebook.plugins.module_utils.ssh_config import (
     known_hosts_update,
     pick_local_port,

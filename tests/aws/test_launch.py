@@ -5,7 +5,14 @@ import stat
 
 import pytest
 from testlib import (
-    DLAMI_AMD64, DLAMI_ARM64, NOBLE_AMD64, RESOLUTE_AMD64, RESOLUTE_ARM64, host_vars, key_pair_option, new_public_key,
+    DLAMI_AMD64,
+    DLAMI_ARM64,
+    NOBLE_AMD64,
+    RESOLUTE_AMD64,
+    RESOLUTE_ARM64,
+    host_vars,
+    key_pair_option,
+    new_public_key,
 )
 
 

@@ -121,7 +121,7 @@ def bob(alice, tmp_path_factory):
 def test_another_owners_name_is_refused_with_one_message_before_anything_is_touched(alice, bob, playbook, extra):
     aws = alice.aws
     # launch twice: a re-run is refused the same way, with nothing made in between.
-    for attempt in range(2 if playbook == "launch.yml" else 1):
+    for _attempt in range(2 if playbook == "launch.yml" else 1):
         run = bob.run(playbook, **extra)
         assert run.rc != 0, run
         [failure] = re.findall(r"^fatal: .*", run.output, re.M)  # one failure, the refusal

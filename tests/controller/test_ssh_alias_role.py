@@ -220,7 +220,7 @@ def test_new_ip_changes_only_the_hostname_line(home):
     assert [name for name in before if before[name] != after[name]] == [".ssh/config.d/ec2lab"]
     old_lines = before[".ssh/config.d/ec2lab"][0].decode().splitlines()
     new_lines = after[".ssh/config.d/ec2lab"][0].decode().splitlines()
-    assert [(a, b) for a, b in zip(old_lines, new_lines) if a != b] == [
+    assert [(a, b) for a, b in zip(old_lines, new_lines, strict=True) if a != b] == [
         ("    HostName 203.0.113.10", "    HostName 198.51.100.7")]
     assert home.ssh_g("nb-jupyter")["hostname"] == ["198.51.100.7"]
 

@@ -14,7 +14,6 @@ import time
 import urllib.request
 
 import pytest
-
 from test_ssh_alias_role import PASSWD_HOME, Home, _free
 
 REPO = pathlib.Path(__file__).parents[2]

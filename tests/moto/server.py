@@ -42,14 +42,13 @@ import sys
 
 os.environ.setdefault("MOTO_AMIS_PATH", str(pathlib.Path(__file__).with_name("amis.json")))
 
+import moto.server  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
-from moto.ec2.models import amis, ec2_backends, elastic_block_store  # noqa: E402
-from moto.ec2.models import instances, launch_templates, spot_requests  # noqa: E402
+from moto.ec2.models import amis, ec2_backends, elastic_block_store, instances, launch_templates, spot_requests  # noqa: E402  # noqa: E402
 from moto.ec2.models.instances import StateReason  # noqa: E402
 from moto.ec2.responses.spot_instances import SpotInstances  # noqa: E402
 from moto.ec2.utils import random_spot_request_id  # noqa: E402
-import moto.server  # noqa: E402
 from moto.server import main  # noqa: E402
 
 _volume_init = elastic_block_store.Volume.__init__

@@ -36,7 +36,7 @@ class Instance:
             self.platform["image"] = f"localhost/ec2lab-testbed:{suite}"
         self.address, self.port = "127.0.0.1", 0
 
-    def create(self) -> "Instance":
+    def create(self) -> Instance:
         if not os.environ.get("CONTAINERS_CONF"):
             raise RuntimeError("source tests/testbed/env.sh first")
         subprocess.run([str(ROOT / "tests/fixtures/build-all"), str(self.fixtures)], check=True)

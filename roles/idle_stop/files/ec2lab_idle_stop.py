@@ -294,7 +294,7 @@ def parse_units(units: list[str], shown: str) -> dict:
     """{unit: (ActiveState, ControlGroup)} from `systemctl show --property=Id,ActiveState,ControlGroup`
     of `units`: one block per unit in the order asked ('jupyterlab' is shown as jupyterlab.service)."""
     answer = {}
-    for unit, block in zip(units, shown.strip().split("\n\n")):
+    for unit, block in zip(units, shown.strip().split("\n\n"), strict=False):
         fields = dict(line.partition("=")[::2] for line in block.splitlines())
         answer[unit] = (fields.get("ActiveState", ""), fields.get("ControlGroup", ""))
     return answer

@@ -7,7 +7,6 @@ import pytest
 
 from ansible_collections.ec2lab.notebook.plugins.module_utils import ssh_config
 
-
 INCLUDE = "Include config.d/ec2lab"
 COMMENT = "# Added by ec2lab"
 
