@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv demo demo-clean test test-fast test-unit test-aws test-roles test-e2e lint bench lock clean
+.PHONY: help venv demo demo-clean test test-fast test-unit test-aws test-roles test-e2e docs lint bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test-roles: venv ## molecule scenario of every role, side by side (podman contai
 
 test-e2e: venv ## the whole user path: moto + a container standing in for the instance
 	tests/bin/run-tests e2e
+
+docs: venv ## rewrite each role README's option table from its meta/argument_specs.yml
+	$(BIN)/python docs/role_tables.py
 
 lint: venv ## ansible-lint (production profile), yamllint, ruff, detect-secrets
 	tests/bin/run-tests lint

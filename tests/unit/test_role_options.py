@@ -1,27 +1,26 @@
-"""Every role option is written three times; these tests keep the three in agreement.
+"""Every role option is written twice and described once; these tests keep them in agreement.
 
 - roles/<role>/defaults/main.yml: what the role runs with,
 - roles/<role>/meta/argument_specs.yml: what ansible validates and ansible-doc shows,
-- roles/<role>/README.md: the "Role Variables" table a user reads.
+- roles/<role>/README.md: the "Role Variables" table a user reads, generated from the spec
+  (docs/role_tables.py, `make docs`).
 
 defaults/main.yml is what runs, so when they disagree it is the reference.
 Internals (names starting with `__`) are not options and are ignored everywhere.
 """
 
 import pathlib
-import re
+import sys
 
 import pytest
 import yaml
 
+sys.path.insert(0, str(pathlib.Path(__file__).parents[2] / "docs"))
+import role_tables  # noqa: E402
+
 REPO = pathlib.Path(__file__).parents[2]
 ROLES_DIR = REPO / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "meta" / "argument_specs.yml").is_file())
-
-# A README table row: first cell is one `name`.
-ROW_NAME = re.compile(r"^\|\s*`([A-Za-z_][A-Za-z0-9_]*)`\s*\|")
-SEPARATOR_ROW = re.compile(r"^\|[\s:|-]+\|?\s*$")
-
 
 def _load(path):
     with path.open(encoding="utf-8") as f:
@@ -48,27 +47,6 @@ def _main_options(role):
     if "main" in specs:
         return _options(specs["main"])
     return {name: opt for spec in specs.values() for name, opt in _options(spec).items()}
-
-
-def _readme(role):
-    return (ROLES_DIR / role / "README.md").read_text(encoding="utf-8")
-
-
-def _readme_table_names(text):
-    """Names in the first column of the tables under "## Role Variables" (headers excluded)."""
-    section = re.search(r"^## Role Variables\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
-    assert section, "README.md has no '## Role Variables' section"
-    lines = section.group(1).splitlines()
-    names = []
-    for i, line in enumerate(lines):
-        if SEPARATOR_ROW.match(line.strip()):
-            continue
-        if i + 1 < len(lines) and SEPARATOR_ROW.match(lines[i + 1].strip()):
-            continue  # the header row of a table
-        m = ROW_NAME.match(line.strip())
-        if m:
-            names.append(m.group(1))
-    return names
 
 
 def _is_jinja(value):
@@ -138,25 +116,9 @@ def test_spec_defaults_match_defaults_main(role):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_readme_names_every_public_variable(role):
-    text = _readme(role)
-    missing = [name for name in sorted(_main_options(role)) if f"`{name}`" not in text]
-    assert not missing, "\n".join(f"{role}: `{name}` (spec `main`) is not named in README.md" for name in missing)
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_readme_table_has_no_stale_rows(role):
-    known = set()
-    for spec in _specs(role).values():
-        known |= set(_options(spec))
-    rows = _readme_table_names(_readme(role))
-    assert rows, f"{role}: README.md's Role Variables section has no variable table"
-    stale = [name for name in rows if name not in known]
-    assert not stale, "\n".join(
-        f"{role}: README.md's table names `{name}`, which no entry point's spec knows" for name in stale
-    )
-    duplicates = sorted({name for name in rows if rows.count(name) > 1})
-    assert not duplicates, f"{role}: README.md's table lists {duplicates} more than once"
+def test_readme_option_table_is_the_one_the_spec_generates(role):
+    readme, text = role_tables.expected(role)
+    assert readme.read_text(encoding="utf-8") == text, f"{role}: README.md's option table is stale: run `make docs`"
 
 
 @pytest.mark.parametrize("role", ROLES)
