@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -85,7 +85,7 @@ def children(path: Path) -> list[Path]:
     return [f for f in found if f.is_file()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def deepest(path: Path) -> tuple[Path, ...]:
     """The longest chain of files from `path` down (path first)."""
     best: tuple[Path, ...] = ()
