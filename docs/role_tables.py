@@ -57,7 +57,7 @@ def default_cell(option: dict) -> str:
             return " or ".join(readable)
         return f"`{value}`".replace("|", "\\|")
     if isinstance(value, str):
-        return f"`{value}`" if value else '`""`'
+        return f"`{value}`".replace("|", "\\|") if value else '`""`'
     dumped = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
     dumped = dumped.removesuffix("\n...").removesuffix("...").strip()
     if len(dumped) > 80:  # a table of installers or checksums: a cell cannot show it
