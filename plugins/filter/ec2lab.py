@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 # S3 general purpose bucket naming rules (AWS documentation, 2026) plus the lecture's stricter
@@ -268,6 +269,46 @@ def name_for_owner(name: str, owner: str) -> str:
             return candidate
     return f"{name[:29].rstrip('-')}-x2"
 
+
+def workstation_key_file(name: str, key_dir: str = "", cohort: str = "", imported: bool = False) -> str:
+    """Where the private key of workstation `name` is kept on the controller: ec2lab-<name>.pem in
+    `key_dir`, else in ~/.ssh (a cohort's in ~/.ssh/ec2lab-<cohort>); '' for a key pair imported
+    from the caller's public key, which has no key file (ssh offers the agent's keys)."""
+    if imported:
+        return ""
+    directory = key_dir or (f"~/.ssh/ec2lab-{cohort}" if cohort else "~/.ssh")
+    return f"{directory.rstrip('/')}/ec2lab-{name}.pem"
+
+
+def workstation_host_vars(instance: Mapping, key_dir: str = "") -> dict:
+    """What setup-notebook needs of one workstation the aws_ec2 inventory found, read from what
+    launch recorded on its instance (the host's `tags`, `placement`, `block_device_mappings`,
+    `root_device_name`, `instance_type`): how to log in, its name and region, its data volume,
+    whether it has NVIDIA GPUs and, when launch or setup-notebook recorded them, its auto-stop
+    minutes. The known_hosts file and HostKeyAlias are the ssh alias's, so Ansible checks the host
+    key exactly as `ssh <name>` does."""
+    tags = instance.get("tags") or {}
+    name = tags["ec2lab:name"]
+    root = instance.get("root_device_name")
+    data = [m for m in instance.get("block_device_mappings") or [] if m.get("device_name") != root]
+    host = {
+        "ansible_user": "ubuntu",
+        "ansible_ssh_private_key_file": workstation_key_file(
+            name, key_dir, tags.get("ec2lab:cohort", ""), tags.get("ec2lab:key") == "imported"),
+        "ansible_ssh_common_args": (f"-o HostKeyAlias={name} -o UserKnownHostsFile=~/.ssh/ec2lab_known_hosts"
+                                    " -o StrictHostKeyChecking=accept-new -o HashKnownHosts=no -o CheckHostIP=no"),
+        "ec2lab_name": name,
+        "ec2lab_region": (instance.get("placement") or {}).get("region", ""),
+        "ec2lab_data_volume_id": data[0]["ebs"]["volume_id"] if data else "",
+        # The name it was attached under (/dev/sdf): Xen types (t2, m4, ...) show it as /dev/xvdf.
+        "ec2lab_data_volume_attachment_name": data[0]["device_name"] if data else "",
+        "ec2lab_gpu": ec2_nvidia_gpu(instance.get("instance_type", "")),
+    }
+    if str(tags.get("ec2lab:idle-stop-minutes", "")).isdigit():
+        host["idle_stop_minutes"] = int(tags["ec2lab:idle-stop-minutes"])
+    return host
+
+
 class FilterModule:
     """ec2lab filters."""
 
@@ -289,4 +330,6 @@ class FilterModule:
             "pip_index_options": pip_index_options,
             "other_owners": other_owners,
             "name_for_owner": name_for_owner,
+            "workstation_key_file": workstation_key_file,
+            "workstation_host_vars": workstation_host_vars,
         }

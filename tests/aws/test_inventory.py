@@ -42,9 +42,11 @@ def test_running_workstation_is_in_the_ec2lab_group_at_its_private_address_when_
     [instance] = aws.instances()
     assert group_hosts(aws, "ec2lab") == ["nb"]
     data_volume = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
-    assert host_vars(aws, "nb", "ansible_host", "ansible_user", "ansible_ssh_private_key_file",
-                     "ec2lab_name", "ec2lab_region", "ec2lab_data_volume_id") == {
-        "ansible_host": instance["PrivateIpAddress"],
+    assert host_vars(aws, "nb", "ansible_host") == {"ansible_host": instance["PrivateIpAddress"]}
+    # What setup-notebook.yml reads from the host's instance, with nothing but this inventory file.
+    [settings] = host_vars(aws, "nb", "hostvars[inventory_hostname] | ec2lab.notebook.workstation_host_vars").values()
+    assert {key: settings[key] for key in ("ansible_user", "ansible_ssh_private_key_file", "ec2lab_name",
+                                           "ec2lab_region", "ec2lab_data_volume_id")} == {
         "ansible_user": "ubuntu",
         "ansible_ssh_private_key_file": "~/.ssh/ec2lab-nb.pem",
         "ec2lab_name": "nb",

@@ -66,12 +66,11 @@ def test_awx_path(installed, moto_endpoint, instance, aws, tmp_path):
     data_volume_id = next(m["Ebs"]["VolumeId"] for m in described["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
     instance.boot_as(public_key + "\n", data_volume_id)
 
-    # 2. The inventory source: the aws_ec2 inventory the collection ships, copied into the project.
-    shutil.copytree(collection / "inventory", project / "inventory")
+    # 2. The inventory source: the one file the collection ships (an AWX source's variables), and
+    # no group_vars: setup-notebook reads login, key and data volume from the instance itself.
+    (project / "inventory").mkdir()
+    shutil.copy(collection / "inventory" / "ec2lab.aws_ec2.yml", project / "inventory")
     overlay = instance.inventory_overlay("nb", tmp_path / "overlay.yml")
-    key_file = job.run("ansible", "nb", "-i", "inventory", "-m", "ansible.builtin.debug", "-a",
-                       "var=ansible_ssh_private_key_file", cwd=project).stdout
-    assert '"ansible_ssh_private_key_file": ""' in key_file, key_file
 
     # 3. Setup job template: the Machine credential in an agent; nothing else knows the key.
     setup = job.run(*with_agent(credential, "ansible-playbook", "-i", "inventory", "-i", str(overlay),

@@ -291,3 +291,53 @@ def test_several_other_owners_are_each_named_once_in_order():
 def test_the_suggested_name_is_a_valid_workstation_name_and_not_the_taken_one(name, owner, suggestion):
     assert filters.name_for_owner(name, owner) == suggestion
     assert filters.workstation_name(suggestion) and suggestion != name
+
+
+@pytest.mark.parametrize(("args", "path"), [
+    (("nb",), "~/.ssh/ec2lab-nb.pem"),
+    (("alice", "", "ds101"), "~/.ssh/ec2lab-ds101/ec2lab-alice.pem"),  # a cohort's keys
+    (("nb", "/keys/", "ds101"), "/keys/ec2lab-nb.pem"),  # -e ec2lab_key_dir wins
+    (("nb", "/keys", "", True), ""),  # an imported key pair: ssh offers the agent's keys
+])
+def test_the_key_file_is_named_after_the_workstation_in_one_place(args, path):
+    assert filters.workstation_key_file(*args) == path
+
+
+def _instance(**tags):
+    return {
+        "tags": {"ec2lab:name": "nb", **tags},
+        "placement": {"region": "eu-west-1"},
+        "instance_type": "g5.xlarge",
+        "root_device_name": "/dev/sda1",
+        "block_device_mappings": [
+            {"device_name": "/dev/sda1", "ebs": {"volume_id": "vol-root"}},
+            {"device_name": "/dev/xvdf", "ebs": {"volume_id": "vol-data"}},
+        ],
+    }
+
+
+def test_a_workstation_is_reached_and_set_up_as_launch_recorded_it():
+    host = filters.workstation_host_vars(_instance(**{"ec2lab:idle-stop-minutes": "30"}))
+    assert host == {
+        "ansible_user": "ubuntu",
+        "ansible_ssh_private_key_file": "~/.ssh/ec2lab-nb.pem",
+        "ansible_ssh_common_args": "-o HostKeyAlias=nb -o UserKnownHostsFile=~/.ssh/ec2lab_known_hosts"
+                                   " -o StrictHostKeyChecking=accept-new -o HashKnownHosts=no -o CheckHostIP=no",
+        "ec2lab_name": "nb",
+        "ec2lab_region": "eu-west-1",
+        "ec2lab_data_volume_id": "vol-data",
+        "ec2lab_data_volume_attachment_name": "/dev/xvdf",
+        "ec2lab_gpu": True,
+        "idle_stop_minutes": 30,
+    }
+
+
+def test_what_launch_did_not_record_is_left_to_the_roles_defaults():
+    instance = _instance(**{"ec2lab:key": "imported", "ec2lab:cohort": "ds101"})
+    instance["block_device_mappings"] = instance["block_device_mappings"][:1]
+    host = filters.workstation_host_vars(instance, "/keys")
+    assert "idle_stop_minutes" not in host  # idle_stop's own default, 60
+    assert host["ansible_ssh_private_key_file"] == ""
+    assert (host["ec2lab_data_volume_id"], host["ec2lab_data_volume_attachment_name"]) == ("", "")
+    assert filters.workstation_host_vars(_instance(**{"ec2lab:cohort": "ds101"}), "")["ansible_ssh_private_key_file"] \
+        == "~/.ssh/ec2lab-ds101/ec2lab-nb.pem"
