@@ -49,7 +49,7 @@ test-e2e: venv ## the whole user path: moto + a container standing in for the in
 docs: venv ## rewrite each role README's option table from its meta/argument_specs.yml
 	$(BIN)/python docs/role_tables.py
 
-lint: venv ## ansible-lint (production profile), yamllint, ruff, detect-secrets
+lint: venv ## ansible-lint (production profile), yamllint, ruff, antsibull-changelog, ansible-test sanity, detect-secrets
 	tests/bin/run-tests lint
 
 bench: venv ## performance ratios against a baseline measured in the same run

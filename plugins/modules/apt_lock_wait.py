@@ -43,7 +43,7 @@ notes:
   - Needs root (C(become)) to open the lock files, which are mode 0640.
   - Linux only.
 author:
-  - ec2lab contributors
+  - ec2lab contributors (@ec2lab)
 """
 
 EXAMPLES = r"""

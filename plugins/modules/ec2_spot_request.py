@@ -33,7 +33,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 author:
-  - ec2lab contributors
+  - ec2lab contributors (@ec2lab)
 """
 
 EXAMPLES = r"""

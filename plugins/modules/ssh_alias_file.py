@@ -74,7 +74,7 @@ notes:
   - "Runs where the user's ssh runs (C(hosts: localhost), C(connection: local)), as that user."
   - The lock is C(flock) on the directory of O(path), released when the module ends.
 author:
-  - ec2lab contributors
+  - ec2lab contributors (@ec2lab)
 """
 
 EXAMPLES = r"""

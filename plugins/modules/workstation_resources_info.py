@@ -58,7 +58,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
 author:
-  - ec2lab contributors
+  - ec2lab contributors (@ec2lab)
 """
 
 EXAMPLES = r"""
@@ -249,6 +249,7 @@ def main():
         module.fail_json_aws(error, msg="Could not look up the resources of the workstation", account=account,
                              regions=regions)
     module.exit_json(changed=False, account=account, regions=regions, resources=resources)
+
 
 if __name__ == "__main__":
     main()
