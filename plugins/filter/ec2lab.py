@@ -258,6 +258,17 @@ def other_owners(resources: list[dict], owner: str) -> list[dict]:
     return [{"owner": holder, "resources": labels} for holder, labels in sorted(held.items())]
 
 
+def resources_of(resources: list[dict], kind: str, tags: dict | None = None, states: list[str] | None = None) -> list[dict]:
+    """The details (their whole description) of the resources of `kind` among `resources`
+    (workstation_resources_info's answer) that carry every tag of `tags` and, when `states` is
+    given, are in one of them; in the order found."""
+    wanted = {key: str(value) for key, value in (tags or {}).items()}
+    return [resource["details"] for resource in resources or []
+            if resource.get("kind") == kind and "details" in resource
+            and all((resource.get("tags") or {}).get(key) == value for key, value in wanted.items())
+            and (not states or resource.get("state") in states)]
+
+
 def name_for_owner(name: str, owner: str) -> str:
     """A workstation name for `owner` beside the taken `name`: `<name>-<owner>` (nb-bob), spelled
     as workstation_name requires (a-z0-9-, at most 32, the owner part at most 16), and never
@@ -329,6 +340,7 @@ class FilterModule:
             "download_url": download_url,
             "pip_index_options": pip_index_options,
             "other_owners": other_owners,
+            "resources_of": resources_of,
             "name_for_owner": name_for_owner,
             "workstation_key_file": workstation_key_file,
             "workstation_host_vars": workstation_host_vars,

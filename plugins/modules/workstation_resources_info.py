@@ -19,6 +19,9 @@ description:
   - The ec2lab role reads the C(ec2lab:owner) tag of each before it acts on a name
     (C(roles/ec2lab/tasks/common/owner.yml)); key pair, security group, bucket and role names are
     account-wide, so whoever holds them holds the name.
+  - Instances, volumes, key pairs and security groups come with their whole description
+    (RV(resources[].details)), so the playbooks that act on the name pick theirs from this answer
+    instead of asking again.
   - One module run for all of it, because each module run costs a Python process that loads boto3,
     more than the calls themselves. Each kind is asked with its own C(Describe*) call rather than one
     C(ec2:DescribeTags), which also answers for terminated instances and cannot tell them apart.
@@ -112,6 +115,15 @@ resources:
     tags:
       description: Its tags, as a dict.
       type: dict
+    details:
+      description:
+        - Instances, key pairs and security groups, their description as M(amazon.aws.ec2_instance_info),
+          M(amazon.aws.ec2_key_info) (with the public key) and M(amazon.aws.ec2_security_group_info)
+          return it; volumes, as M(amazon.aws.ec2_vol_info) does (C(id), C(zone), C(size),
+          C(snapshot_id), C(status), C(type), C(encrypted), C(attachment_set), C(tags)).
+        - The filter C(ec2lab.notebook.resources_of) picks them by kind, tags and state.
+      returned: for instances, volumes, key pairs and security groups
+      type: dict
   sample:
     - {"kind": "instance", "id": "i-0123456789abcdef0", "name": "nb", "state": "running",
        "tags": {"Name": "nb", "ec2lab:name": "nb", "ec2lab:owner": "alice"}}
@@ -124,15 +136,39 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports the missing dependency
 
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
-def _resource(kind: str, rid: str, name: str = "", state: str = "", tags=None) -> dict:
+def _resource(kind: str, rid: str, name: str = "", state: str = "", tags=None, details=None) -> dict:
     tags = tags or {}
-    return {"kind": kind, "id": rid, "name": name or tags.get("Name", ""), "state": state, "tags": tags}
+    found = {"kind": kind, "id": rid, "name": name or tags.get("Name", ""), "state": state, "tags": tags}
+    if details is not None:
+        found["details"] = details
+    return found
+
+
+def _details(description: dict) -> dict:
+    """A description as amazon.aws's info modules return it: snake_case keys, tags as a dict."""
+    details = camel_dict_to_snake_dict(description)
+    details["tags"] = boto3_tag_list_to_ansible_dict(description.get("Tags", []))
+    return details
+
+
+def _volume_details(volume: dict) -> dict:
+    """A volume in the shape of amazon.aws.ec2_vol_info's answer."""
+    return {
+        "id": volume["VolumeId"], "zone": volume["AvailabilityZone"], "size": volume["Size"],
+        "snapshot_id": volume.get("SnapshotId", ""), "status": volume["State"], "type": volume.get("VolumeType"),
+        "encrypted": volume.get("Encrypted", False), "create_time": volume.get("CreateTime"),
+        "attachment_set": [{"instance_id": a.get("InstanceId"), "device": a.get("Device"), "status": a.get("State"),
+                            "attach_time": a.get("AttachTime"), "delete_on_termination": a.get("DeleteOnTermination")}
+                           for a in volume.get("Attachments", [])],
+        "tags": boto3_tag_list_to_ansible_dict(volume.get("Tags", [])),
+    }
 
 
 def _tag_filters(tags: dict) -> list[dict]:
@@ -149,25 +185,28 @@ def ec2_resources(ec2, tags: dict, key_pair_names: list[str], security_group_nam
         for page in pages:
             for reservation in page["Reservations"]:
                 found += [_resource("instance", i["InstanceId"], state=i["State"]["Name"],
-                                    tags=boto3_tag_list_to_ansible_dict(i.get("Tags", [])))
+                                    tags=boto3_tag_list_to_ansible_dict(i.get("Tags", [])), details=_details(i))
                           for i in reservation["Instances"]]
         for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters):
             found += [_resource("volume", v["VolumeId"], state=v["State"],
-                                tags=boto3_tag_list_to_ansible_dict(v.get("Tags", []))) for v in page["Volumes"]]
+                                tags=boto3_tag_list_to_ansible_dict(v.get("Tags", [])), details=_volume_details(v))
+                      for v in page["Volumes"]]
         for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=filters):
             found += [_resource("snapshot", s["SnapshotId"], state=s["State"],
                                 tags=boto3_tag_list_to_ansible_dict(s.get("Tags", []))) for s in page["Snapshots"]]
     if key_pair_names:
         # A filter, not KeyNames: an absent name is no error.
-        pairs = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": key_pair_names}])["KeyPairs"]
+        pairs = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": key_pair_names}],
+                                       IncludePublicKey=True)["KeyPairs"]
         found += [_resource("key pair", k.get("KeyPairId", k["KeyName"]), name=k["KeyName"],
-                            tags=boto3_tag_list_to_ansible_dict(k.get("Tags", []))) for k in pairs]
+                            tags=boto3_tag_list_to_ansible_dict(k.get("Tags", [])), details=_details(k)) for k in pairs]
     if security_group_names:
         pages = ec2.get_paginator("describe_security_groups").paginate(
             Filters=[{"Name": "group-name", "Values": security_group_names}])
         for page in pages:
             found += [_resource("security group", g["GroupId"], name=g["GroupName"],
-                                tags=boto3_tag_list_to_ansible_dict(g.get("Tags", []))) for g in page["SecurityGroups"]]
+                                tags=boto3_tag_list_to_ansible_dict(g.get("Tags", [])), details=_details(g))
+                      for g in page["SecurityGroups"]]
     return found
 
 

@@ -269,6 +269,20 @@ def test_another_owners_resources_are_named_by_owner():
         "security group ec2lab-nb (sg-0s)"]}]
 
 
+def test_resources_of_picks_the_details_by_kind_tags_and_state():
+    mine = {"kind": "volume", "id": "vol-1", "state": "available", "details": {"id": "vol-1"},
+            "tags": {"ec2lab:name": "nb", "ec2lab:owner": "bob", "ec2lab:role": "data"}}
+    deleting = dict(mine, id="vol-2", state="deleting", details={"id": "vol-2"})
+    resources = [dict(r, details={"id": r["id"]}) for r in ALICES] + [mine, deleting]
+    assert filters.resources_of(resources, "volume", {"ec2lab:role": "data", "ec2lab:owner": "bob"},
+                                ["available", "in-use"]) == [{"id": "vol-1"}]
+    assert filters.resources_of(resources, "volume", {"ec2lab:role": "data"}, ["available", "in-use"]) == [
+        {"id": "vol-0d"}, {"id": "vol-1"}]
+    assert filters.resources_of(resources, "key pair") == [{"id": "key-0k"}]
+    assert filters.resources_of(ALICES, "instance") == []  # no details: nothing to act on
+    assert filters.resources_of(None, "instance", {"ec2lab:name": "nb"}) == []
+
+
 def test_ones_own_and_untagged_resources_hold_no_name_against_one():
     untagged = {"kind": "bucket", "id": "ec2lab-nb-1", "name": "ec2lab-nb-1", "state": "", "tags": {}}
     assert filters.other_owners(ALICES + [untagged], "alice") == []

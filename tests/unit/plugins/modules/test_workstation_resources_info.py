@@ -21,8 +21,11 @@ class FakeEc2:
             "describe_instances": [{"Reservations": [{"Instances": [
                 {"InstanceId": "i-1", "State": {"Name": "stopped"}, "Tags": [
                     {"Key": "Name", "Value": "nb"}, {"Key": "ec2lab:owner", "Value": "alice"}]}]}]}],
-            "describe_volumes": [{"Volumes": [{"VolumeId": "vol-1", "State": "in-use", "Tags": [
-                {"Key": "ec2lab:role", "Value": "data"}]}]}],
+            "describe_volumes": [{"Volumes": [{"VolumeId": "vol-1", "State": "in-use", "AvailabilityZone": "us-west-2a",
+                                               "Size": 20, "SnapshotId": "", "VolumeType": "gp3", "Encrypted": True,
+                                               "Attachments": [{"InstanceId": "i-1", "Device": "/dev/sdf",
+                                                                "State": "attached"}],
+                                               "Tags": [{"Key": "ec2lab:role", "Value": "data"}]}]}],
             "describe_snapshots": [{"Snapshots": [{"SnapshotId": "snap-1", "State": "completed"}]}],
             "describe_security_groups": [{"SecurityGroups": [{"GroupId": "sg-1", "GroupName": "ec2lab-nb", "Tags": []}]}],
         }
@@ -32,7 +35,7 @@ class FakeEc2:
 
     def describe_key_pairs(self, **kwargs):
         self.calls.setdefault("describe_key_pairs", []).append(kwargs)
-        return {"KeyPairs": [{"KeyName": "ec2lab-nb", "KeyPairId": "key-1",
+        return {"KeyPairs": [{"KeyName": "ec2lab-nb", "KeyPairId": "key-1", "PublicKey": "ssh-ed25519 AAAA",
                               "Tags": [{"Key": "ec2lab:owner", "Value": "alice"}]}]}
 
 
@@ -51,8 +54,22 @@ def test_each_kind_is_found_with_its_tags_and_terminated_instances_are_not_asked
     assert {"Name": "tag:ec2lab:name", "Values": ["nb"]} in instances["Filters"]
     assert {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]} in instances["Filters"]
     assert ec2.calls["describe_snapshots"][0]["OwnerIds"] == ["self"]
-    # By filter, so an absent key pair is no error.
-    assert ec2.calls["describe_key_pairs"] == [{"Filters": [{"Name": "key-name", "Values": ["ec2lab-nb"]}]}]
+    # By filter, so an absent key pair is no error; with the public key, which launch compares.
+    assert ec2.calls["describe_key_pairs"] == [{"Filters": [{"Name": "key-name", "Values": ["ec2lab-nb"]}],
+                                                "IncludePublicKey": True}]
+
+
+def test_instances_volumes_key_pairs_and_groups_carry_their_description_as_amazon_aws_gives_it():
+    found = {r["kind"]: r for r in info.ec2_resources(FakeEc2(), {"ec2lab:name": "nb"}, ["ec2lab-nb"], ["ec2lab-nb"])}
+    assert found["instance"]["details"] == {"instance_id": "i-1", "state": {"name": "stopped"},
+                                            "tags": {"Name": "nb", "ec2lab:owner": "alice"}}
+    volume = found["volume"]["details"]
+    assert (volume["id"], volume["zone"], volume["size"], volume["status"], volume["tags"]) == (
+        "vol-1", "us-west-2a", 20, "in-use", {"ec2lab:role": "data"})
+    assert volume["attachment_set"][0]["instance_id"] == "i-1"
+    assert found["key pair"]["details"]["public_key"] == "ssh-ed25519 AAAA"
+    assert found["security group"]["details"]["group_id"] == "sg-1"
+    assert "details" not in found["snapshot"]
 
 
 def test_without_tags_only_the_named_resources_are_asked_for():
