@@ -8,6 +8,7 @@ from parallel import (  # noqa: F401
 from testlib import (  # noqa: F401
     aws,
     fixture_prices_file,
+    fixture_quotas_file,
     fixture_spot_prices_file,
     key_dir,
     launched,
@@ -15,4 +16,5 @@ from testlib import (  # noqa: F401
     playbook,
     pricing_api,
     spot_prices,
+    vcpu_quotas,
 )

@@ -117,6 +117,18 @@ def spot_prices(fixture_spot_prices_file):
     yield from _answered_for_one_test(fixture_spot_prices_file)
 
 
+@pytest.fixture(scope="session")
+def fixture_quotas_file(tmp_path_factory) -> Path:
+    """Where tests/moto/server.py looks for FIXTURE vCPU quotas (absent = tests/moto/quotas.json)."""
+    return tmp_path_factory.mktemp("quotas") / "quotas.json"
+
+
+@pytest.fixture
+def vcpu_quotas(fixture_quotas_file):
+    """Make Service Quotas answer the given {quota code: vCPUs} (or {"denied": true}) for one test."""
+    yield from _answered_for_one_test(fixture_quotas_file)
+
+
 def start_moto(log: Path, **env) -> tuple[subprocess.Popen, str]:
     """tests/moto/server.py on a free loopback port, answering; its output goes to `log`."""
     port = free_port()
@@ -137,10 +149,11 @@ def start_moto(log: Path, **env) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory, fixture_prices_file, fixture_spot_prices_file):
+def moto_endpoint(tmp_path_factory, fixture_prices_file, fixture_spot_prices_file, fixture_quotas_file):
     proc, endpoint = start_moto(tmp_path_factory.mktemp("moto") / "moto.log",
                                 EC2LAB_FIXTURE_PRICES=str(fixture_prices_file),
-                                EC2LAB_FIXTURE_SPOT_PRICES=str(fixture_spot_prices_file))
+                                EC2LAB_FIXTURE_SPOT_PRICES=str(fixture_spot_prices_file),
+                                EC2LAB_FIXTURE_QUOTAS=str(fixture_quotas_file))
     yield endpoint
     proc.terminate()
     proc.wait(timeout=10)

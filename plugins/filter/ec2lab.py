@@ -320,6 +320,24 @@ def workstation_host_vars(instance: Mapping, key_dir: str = "") -> dict:
     return host
 
 
+def vcpu_quota_problems(short: list[dict], region: str) -> list[str]:
+    """What a user reads when the vCPU quotas leave no room (ec2_vcpu_quota_info's `short`): per
+    quota what is needed, allowed and in use, and how to ask AWS for more."""
+    lines = []
+    for entry in short:
+        names = entry["workstations"]
+        whom = names[0] if len(names) == 1 else f"{len(names)} workstations ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+        lines += [
+            f"{entry['name']}: {whom} need{'s' if len(names) == 1 else ''} {entry['needed']} vCPUs; the account allows {entry['quota']} in {region} "
+            f"and {entry['in_use']} are in use.",
+            f"  Ask AWS for more (Service Quotas in the console, or aws service-quotas "
+            f"request-service-quota-increase --region {region} --service-code ec2 --quota-code {entry['code']} "
+            f"--desired-value {entry['in_use'] + entry['needed']}); a request can take a day or more. Or stop "
+            f"instances of that class, or choose a smaller instance type.",
+        ]
+    return lines
+
+
 class FilterModule:
     """ec2lab filters."""
 
@@ -344,4 +362,5 @@ class FilterModule:
             "name_for_owner": name_for_owner,
             "workstation_key_file": workstation_key_file,
             "workstation_host_vars": workstation_host_vars,
+            "vcpu_quota_problems": vcpu_quota_problems,
         }

@@ -180,3 +180,15 @@ def test_an_imported_key_pair_needs_every_students_own_key(cohort, roster, aws, 
     assert run.rc != 0
     assert "Student grace has no public_key in the roster" in run.output, run
     assert all(aws.nothing_for(f"ds101-{student}") for student in ("ada", "grace"))
+
+
+def test_a_class_the_quota_cannot_hold_is_refused_whole_before_anything_is_made(cohort, roster, aws, vcpu_quotas):
+    # ada's t3.medium (2 vCPUs) would fit alone; with grace's t3.large (2) the class needs 4.
+    vcpu_quotas({"L-1216C47A": 3})
+    run = cohort("launch.yml", roster())
+    assert run.rc != 0
+    assert "Not enough vCPU quota; nothing was created." in run.output
+    assert ("Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances: 2 workstations "
+            "(ds101-ada, ds101-grace) need 4 vCPUs; the account allows 3 in us-west-2 and 0 are in use.") in run.output
+    assert "--quota-code L-1216C47A --desired-value 4" in run.output
+    assert aws.nothing_for("ds101-ada") and aws.nothing_for("ds101-grace")

@@ -30,6 +30,11 @@ differs in a way the playbooks notice.
 - Spot prices: moto answers DescribeSpotPriceHistory with 0.00001 for everything. When
   EC2LAB_FIXTURE_SPOT_PRICES names a JSON file {"zone": {"type": usd_per_hour}}, the FIXTURE prices
   in it are answered instead (read per request); types and zones it lacks are left out.
+- Service Quotas: moto 5.2.5 knows only the vpc quotas. GetServiceQuota for ec2 answers the FIXTURE
+  vCPU quotas of tests/moto/quotas.json (a settled account: room for a class of 30 and a few GPU
+  workstations), or those of the file EC2LAB_FIXTURE_QUOTAS names while it exists ({code: vCPUs},
+  the same in every region; {"denied": true} answers AccessDeniedException, as for credentials that
+  may not read quotas). A code the table lacks answers NoSuchResourceException, as AWS does.
 - An interruption cannot happen in moto. A FIXTURE request, POST /ec2lab-fixture/spot-interruption
   with {"region": ..., "instance_id": ...}, stops a spot instance the way AWS does when it needs
   the capacity back (StateReason Server.SpotInstanceShutdown; the request stays open).
@@ -44,12 +49,15 @@ os.environ.setdefault("MOTO_AMIS_PATH", str(pathlib.Path(__file__).with_name("am
 
 import moto.server  # noqa: E402
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.ec2.models import amis, ec2_backends, elastic_block_store, instances, launch_templates, spot_requests  # noqa: E402  # noqa: E402
 from moto.ec2.models.instances import StateReason  # noqa: E402
 from moto.ec2.responses.spot_instances import SpotInstances  # noqa: E402
 from moto.ec2.utils import random_spot_request_id  # noqa: E402
 from moto.server import main  # noqa: E402
+from moto.servicequotas.exceptions import NoSuchResource  # noqa: E402
+from moto.servicequotas.models import ServiceQuotasBackend  # noqa: E402
 
 _volume_init = elastic_block_store.Volume.__init__
 
@@ -223,6 +231,27 @@ def _fixture_spot_interruption(body: bytes) -> bytes:
     instance._reason = "Server.SpotInstanceShutdown: Spot instance shutdown"  # noqa: SLF001
     request.state, request._status_code = "open", "instance-stopped-no-capacity"  # noqa: SLF001
     return json.dumps({"state": instance.state}).encode()
+
+
+_get_service_quota = ServiceQuotasBackend.get_service_quota
+_DEFAULT_QUOTAS = pathlib.Path(__file__).with_name("quotas.json")
+
+
+def _get_service_quota_with_fixture_vcpus(self, service_code, quota_code):
+    if service_code != "ec2":
+        return _get_service_quota(self, service_code, quota_code)
+    path = os.environ.get("EC2LAB_FIXTURE_QUOTAS")
+    table = json.loads(pathlib.Path(path if path and os.path.exists(path) else _DEFAULT_QUOTAS).read_text())
+    if table.get("denied"):
+        raise JsonRESTError("AccessDeniedException", "FIXTURE: not authorized to perform servicequotas:GetServiceQuota")
+    if quota_code not in table:
+        raise NoSuchResource
+    return {"ServiceCode": "ec2", "QuotaCode": quota_code, "Value": float(table[quota_code]), "Unit": "None",
+            "QuotaArn": f"arn:aws:servicequotas:{self.region_name}:{self.account_id}:ec2/{quota_code}",
+            "Adjustable": True, "GlobalQuota": False}
+
+
+ServiceQuotasBackend.get_service_quota = _get_service_quota_with_fixture_vcpus
 
 
 _FIXTURE_ACTIONS = {

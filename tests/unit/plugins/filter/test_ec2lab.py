@@ -355,3 +355,15 @@ def test_what_launch_did_not_record_is_left_to_the_roles_defaults():
     assert (host["ec2lab_data_volume_id"], host["ec2lab_data_volume_attachment_name"]) == ("", "")
     assert filters.workstation_host_vars(_instance(**{"ec2lab:cohort": "ds101"}), "")["ansible_ssh_private_key_file"] \
         == "~/.ssh/ec2lab-ds101/ec2lab-nb.pem"
+
+
+def test_a_short_quota_says_what_is_needed_allowed_and_in_use_and_the_request_to_send():
+    short = [{"code": "L-1216C47A", "name": "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
+              "quota": 32, "in_use": 4, "needed": 60, "workstations": [f"ds-s{i}" for i in range(30)]}]
+    first, advice = filters.vcpu_quota_problems(short, "us-west-2")
+    assert first == ("Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances: 30 workstations "
+                     "(ds-s0, ds-s1, ds-s2, ds-s3, ds-s4, ...) need 60 vCPUs; the account allows 32 in us-west-2 "
+                     "and 4 are in use.")
+    assert "--region us-west-2 --service-code ec2 --quota-code L-1216C47A --desired-value 64" in advice
+    [one, _] = filters.vcpu_quota_problems([dict(short[0], workstations=["nb"], needed=2)], "us-west-2")
+    assert one.startswith("Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances: nb needs 2 vCPUs;")
