@@ -320,6 +320,37 @@ def workstation_host_vars(instance: Mapping, key_dir: str = "") -> dict:
     return host
 
 
+def security_group_rules_except(ip_permissions: list[dict], descriptions: list[str]) -> list[dict]:
+    """The ingress rules of a security group (its ip_permissions, as amazon.aws's info modules and
+    workstation_resources_info describe them) other than those whose description is in
+    `descriptions` (ec2lab's own), as amazon.aws.ec2_security_group's `rules`: what launch and start
+    keep when they replace ec2lab's SSH rules (a rule someone added by hand, say)."""
+    kept = []
+    for permission in ip_permissions or []:
+        proto = permission.get("ip_protocol", "tcp")
+        base = {"proto": "all" if proto == "-1" else proto}
+        if proto != "-1" and permission.get("from_port") is not None:
+            base.update(from_port=permission["from_port"], to_port=permission["to_port"])
+        targets = ([("cidr_ip", r["cidr_ip"], r.get("description")) for r in permission.get("ip_ranges", [])]
+                   + [("cidr_ipv6", r["cidr_ipv6"], r.get("description")) for r in permission.get("ipv6_ranges", [])]
+                   + [("ip_prefix", r["prefix_list_id"], r.get("description")) for r in permission.get("prefix_list_ids", [])]
+                   + [("group_id", r["group_id"], r.get("description")) for r in permission.get("user_id_group_pairs", [])])
+        for key, target, description in targets:
+            if description in descriptions:
+                continue
+            rule = dict(base, **{key: [target]})
+            if description:
+                rule["rule_desc"] = description
+            kept.append(rule)
+    return kept
+
+
+def security_group_cidrs(ip_permissions: list[dict], descriptions: list[str]) -> list[str]:
+    """The IPv4 ranges of the rules whose description is in `descriptions`, sorted."""
+    return sorted({r["cidr_ip"] for permission in ip_permissions or [] for r in permission.get("ip_ranges", [])
+                   if r.get("description") in descriptions})
+
+
 def vcpu_quota_problems(short: list[dict], region: str) -> list[str]:
     """What a user reads when the vCPU quotas leave no room (ec2_vcpu_quota_info's `short`): per
     quota what is needed, allowed and in use, and how to ask AWS for more."""
@@ -363,4 +394,6 @@ class FilterModule:
             "workstation_key_file": workstation_key_file,
             "workstation_host_vars": workstation_host_vars,
             "vcpu_quota_problems": vcpu_quota_problems,
+            "security_group_rules_except": security_group_rules_except,
+            "security_group_cidrs": security_group_cidrs,
         }

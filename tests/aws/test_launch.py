@@ -106,29 +106,57 @@ def test_check_mode_on_an_empty_account_creates_nothing(playbook, aws, key_dir):
     assert not (key_dir / "ec2lab-nb.pem").exists()
 
 
-def test_caller_public_ip_is_looked_up_when_no_cidr_is_given(playbook, aws, tmp_path):
+@pytest.mark.slow(seconds=60)
+def test_start_from_a_new_network_follows_the_caller_and_keeps_every_other_rule(playbook, aws):
+    """The caller's address is looked up when no CIDR is given; after a night stopped, start.yml
+    from another network replaces that rule only, and launch then finds nothing to change."""
     import http.server
     import threading
+
+    caller = {"address": "198.51.100.23"}
 
     class Answer(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
             self.send_response(200)
             self.end_headers()
-            self.wfile.write(b"198.51.100.23\n")
+            self.wfile.write(f"{caller['address']}\n".encode())
 
         def log_message(self, *args):
             pass
 
+    def ranges():
+        [group] = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["ec2lab-nb"]}])["SecurityGroups"]
+        return group["GroupId"], sorted((p["FromPort"], r["CidrIp"], r.get("Description")) for p in group["IpPermissions"]
+                                        for r in p["IpRanges"])
+
     server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    from_here = {"ec2lab_ssh_cidrs": "", "ec2lab_public_ip_url": f"http://127.0.0.1:{server.server_port}/"}
+    ours = "ec2lab: SSH from the caller (start.yml follows it)"
     try:
-        run = playbook("launch.yml", ec2lab_ssh_cidrs="",
-                       ec2lab_public_ip_url=f"http://127.0.0.1:{server.server_port}/")
+        run = playbook("launch.yml", **from_here)
+        assert run.rc == 0, run
+        group_id, allowed = ranges()
+        assert allowed == [(22, "198.51.100.23/32", ours)]
+        # Someone adds a rule by hand; it is theirs to keep.
+        aws.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 8888, "ToPort": 8888,
+            "IpRanges": [{"CidrIp": "10.8.0.0/16", "Description": "office VPN"}]}])
+        assert playbook("stop.yml").rc == 0
+
+        caller["address"] = "203.0.113.77"  # the next morning, from a café
+        started = playbook("start.yml", **from_here)
+        assert started.rc == 0, started
+        assert "SSH now allowed from 203.0.113.77/32 (was 198.51.100.23/32)" in started.output
+        expected = [(22, "203.0.113.77/32", ours), (8888, "10.8.0.0/16", "office VPN")]
+        assert ranges()[1] == expected
+
+        again = playbook("launch.yml", **from_here)
+        assert again.rc == 0, again
+        assert again.recap()["changed"] == 0, again
+        assert ranges()[1] == expected
     finally:
         server.shutdown()
-    assert run.rc == 0, run
-    [group] = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["ec2lab-nb"]}])["SecurityGroups"]
-    assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["198.51.100.23/32"]
 
 
 def test_auto_stop_stops_the_instance_and_never_terminates_it(playbook, aws):

@@ -367,3 +367,22 @@ def test_a_short_quota_says_what_is_needed_allowed_and_in_use_and_the_request_to
     assert "--region us-west-2 --service-code ec2 --quota-code L-1216C47A --desired-value 64" in advice
     [one, _] = filters.vcpu_quota_problems([dict(short[0], workstations=["nb"], needed=2)], "us-west-2")
     assert one.startswith("Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances: nb needs 2 vCPUs;")
+
+
+def test_the_rules_kept_are_every_rule_but_ec2labs_own_in_the_shape_ec2_security_group_takes():
+    ours = ["ec2lab: SSH from the caller (start.yml follows it)", "SSH from the ec2lab caller"]
+    permissions = [
+        {"ip_protocol": "tcp", "from_port": 22, "to_port": 22,
+         "ip_ranges": [{"cidr_ip": "198.51.100.23/32", "description": ours[0]},
+                       {"cidr_ip": "10.8.0.0/16", "description": "office VPN"}],
+         "ipv6_ranges": [{"cidr_ipv6": "2001:db8::/64"}]},
+        {"ip_protocol": "-1", "ip_ranges": [{"cidr_ip": "192.0.2.0/24", "description": ours[1]}],
+         "user_id_group_pairs": [{"group_id": "sg-123", "user_id": "123456789012"}]},
+    ]
+    assert filters.security_group_rules_except(permissions, ours) == [
+        {"proto": "tcp", "from_port": 22, "to_port": 22, "cidr_ip": ["10.8.0.0/16"], "rule_desc": "office VPN"},
+        {"proto": "tcp", "from_port": 22, "to_port": 22, "cidr_ipv6": ["2001:db8::/64"]},
+        {"proto": "all", "group_id": ["sg-123"]},
+    ]
+    assert filters.security_group_cidrs(permissions, ours[:1]) == ["198.51.100.23/32"]
+    assert filters.security_group_rules_except([], ours) == [] and filters.security_group_cidrs(None, ours) == []
