@@ -7,9 +7,7 @@ from parallel import (  # noqa: F401
 )
 from testlib import (  # noqa: F401
     aws,
-    fixture_prices_file,
-    fixture_quotas_file,
-    fixture_spot_prices_file,
+    fixture_files,
     key_dir,
     launched,
     moto_endpoint,

@@ -93,40 +93,35 @@ def _answered_for_one_test(path: Path):
     path.unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="session")
-def fixture_prices_file(tmp_path_factory) -> Path:
-    """Where tests/moto/server.py looks for FIXTURE Pricing API answers (absent = API broken)."""
-    return tmp_path_factory.mktemp("pricing") / "prices.json"
-
-
-@pytest.fixture
-def pricing_api(fixture_prices_file):
-    """Make moto's Pricing API answer with the given {region: {type: usd}} for one test."""
-    yield from _answered_for_one_test(fixture_prices_file)
+# The files tests/moto/server.py reads FIXTURE answers from, by the variable that names each (read
+# per request, so a test switches them; while one is absent the server gives its default answer).
+FIXTURE_FILES = {"EC2LAB_FIXTURE_PRICES": "prices.json", "EC2LAB_FIXTURE_SPOT_PRICES": "spot-prices.json",
+                 "EC2LAB_FIXTURE_QUOTAS": "quotas.json"}
 
 
 @pytest.fixture(scope="session")
-def fixture_spot_prices_file(tmp_path_factory) -> Path:
-    """Where tests/moto/server.py looks for FIXTURE spot prices (absent = moto's own answer)."""
-    return tmp_path_factory.mktemp("spot-pricing") / "spot-prices.json"
+def fixture_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("moto-fixtures")
+    return {variable: folder / name for variable, name in FIXTURE_FILES.items()}
 
 
 @pytest.fixture
-def spot_prices(fixture_spot_prices_file):
-    """Make moto's spot price history answer with the given {zone: {type: usd}} for one test."""
-    yield from _answered_for_one_test(fixture_spot_prices_file)
-
-
-@pytest.fixture(scope="session")
-def fixture_quotas_file(tmp_path_factory) -> Path:
-    """Where tests/moto/server.py looks for FIXTURE vCPU quotas (absent = tests/moto/quotas.json)."""
-    return tmp_path_factory.mktemp("quotas") / "quotas.json"
+def pricing_api(fixture_files):
+    """Make moto's Pricing API (broken by default) answer the given {region: {type: usd}} for one test."""
+    yield from _answered_for_one_test(fixture_files["EC2LAB_FIXTURE_PRICES"])
 
 
 @pytest.fixture
-def vcpu_quotas(fixture_quotas_file):
-    """Make Service Quotas answer the given {quota code: vCPUs} (or {"denied": true}) for one test."""
-    yield from _answered_for_one_test(fixture_quotas_file)
+def spot_prices(fixture_files):
+    """Make moto's spot price history answer the given {zone: {type: usd}} for one test."""
+    yield from _answered_for_one_test(fixture_files["EC2LAB_FIXTURE_SPOT_PRICES"])
+
+
+@pytest.fixture
+def vcpu_quotas(fixture_files):
+    """Make Service Quotas answer the given {quota code: vCPUs} (or {"denied": true}) for one test
+    (default: tests/moto/quotas.json)."""
+    yield from _answered_for_one_test(fixture_files["EC2LAB_FIXTURE_QUOTAS"])
 
 
 def start_moto(log: Path, **env) -> tuple[subprocess.Popen, str]:
@@ -149,11 +144,9 @@ def start_moto(log: Path, **env) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory, fixture_prices_file, fixture_spot_prices_file, fixture_quotas_file):
+def moto_endpoint(tmp_path_factory, fixture_files):
     proc, endpoint = start_moto(tmp_path_factory.mktemp("moto") / "moto.log",
-                                EC2LAB_FIXTURE_PRICES=str(fixture_prices_file),
-                                EC2LAB_FIXTURE_SPOT_PRICES=str(fixture_spot_prices_file),
-                                EC2LAB_FIXTURE_QUOTAS=str(fixture_quotas_file))
+                                **{variable: str(path) for variable, path in fixture_files.items()})
     yield endpoint
     proc.terminate()
     proc.wait(timeout=10)
