@@ -4,7 +4,7 @@ bench/run compares the playbooks against. Not product code.
   launch  what launch.yml calls on an empty account (creates everything)
   reads   the read calls a launch.yml re-run with nothing to do must make
   status  what status.yml reads for the workstations of a region (Pricing API off)
-  stop    find the workstation, stop it          start   find it, start it, read its new address
+  stop    find the workstation, stop it          start   find it, check the quota, start it, read its new address
 
 Usage: bench/boto3_floor.py MODE [NAME]
 """
@@ -28,6 +28,13 @@ def account_check():
     """Every playbook first checks the credentials and the region."""
     ec2.describe_regions()
     return sts.get_caller_identity()["Account"]
+
+
+def quota_check(instance_type="t3.medium"):
+    """launch (a new instance) and start (a stopped one): the vCPU quota of its class, what runs."""
+    ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    ec2.describe_instance_types(InstanceTypes=[instance_type])
+    session.client("service-quotas").get_service_quota(ServiceCode="ec2", QuotaCode="L-1216C47A")
 
 
 def reads():
@@ -64,6 +71,7 @@ def stop():
 def start():
     account_check()
     ids = [i["InstanceId"] for r in ec2.describe_instances(Filters=mine)["Reservations"] for i in r["Instances"]]
+    quota_check()
     ec2.start_instances(InstanceIds=ids)
     ec2.describe_instances(InstanceIds=ids)
 
@@ -71,6 +79,7 @@ def start():
 def launch():
     account = sts.get_caller_identity()["Account"]
     ec2.describe_regions()
+    quota_check()
     ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"ec2lab-{name}"]}])
     ec2.create_key_pair(KeyName=f"ec2lab-{name}", KeyType="ed25519")
     ec2.describe_volumes(Filters=[{"Name": "tag:ec2lab:name", "Values": [name]}])
