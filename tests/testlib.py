@@ -96,7 +96,7 @@ def _answered_for_one_test(path: Path):
 # The files tests/moto/server.py reads FIXTURE answers from, by the variable that names each (read
 # per request, so a test switches them; while one is absent the server gives its default answer).
 FIXTURE_FILES = {"EC2LAB_FIXTURE_PRICES": "prices.json", "EC2LAB_FIXTURE_SPOT_PRICES": "spot-prices.json",
-                 "EC2LAB_FIXTURE_QUOTAS": "quotas.json"}
+                 "EC2LAB_FIXTURE_QUOTAS": "quotas.json", "EC2LAB_FIXTURE_CONTAINERS": "containers.json"}
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ STUDENT_OPTIONS = {
     "spot_max_price": "ec2lab_spot_max_price",
     "idle_stop_minutes": "ec2lab_idle_stop_minutes",
     "data_volume_size": "ec2lab_data_volume_size",
+    "image": "ec2lab_ami_id",
 }
 COHORT_KEYS = {"name", "students", "ssh_cidrs", *STUDENT_OPTIONS}
 STUDENT_KEYS = {"name", "public_key", *STUDENT_OPTIONS}

@@ -28,6 +28,8 @@ BAD_LAUNCHES = [
     ({"ec2lab_market": "spot", "ec2lab_spot_max_price": "cheap"}, "ec2lab_spot_max_price 'cheap' is not a price"),
     ({"ec2lab_market": "spot", "ec2lab_spot_max_price": "0"}, "ec2lab_spot_max_price '0' is not a price"),
     ({"ec2lab_spot_max_price": "0.02"}, "ec2lab_spot_max_price applies to spot workstations only"),
+    ({"ec2lab_ami_id": "ubuntu"}, "ec2lab_ami_id 'ubuntu' must be an image id such as ami-0123456789abcdef0, baked"),
+    ({"ec2lab_ami_id": "baked"}, "No image baked by "),
 ]
 
 

@@ -11,25 +11,46 @@ Once on each test bed image: Debian 12, and Debian 13 for the generation of Ubun
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 import time
 
 import pytest
 from jupyter_client import Jupyter
 from ssh_user import User
-from testbed.instance import SUITES
+from testbed.instance import SUITES, Instance
 from testlib import CALLER_CIDR, ROOT
 
 ARTIFACTS = ROOT / "tests" / "output" / "e2e"
 
-pytestmark = [pytest.mark.slow(seconds=190), pytest.mark.parametrize("instance", SUITES, indirect=True)]
+pytestmark = [pytest.mark.slow(seconds=340), pytest.mark.parametrize("instance", SUITES, indirect=True)]
 
 # The suites run side by side on one machine, each user with a ~/.ssh of their own but the same
 # loopback: each tunnel's port search starts at a port of its own, or both would take the first
 # free one before either tunnel holds it.
 TUNNEL_PORTS = {"bookworm": 8888, "trixie": 9888}
+BAKED_TUNNEL_PORT = 8988
+
+# What setup-notebook.yml changes on a workstation launched from a baked image: only what belongs
+# to that workstation (its new data volume, its own token, auto-stop's state, its instance's tag);
+# nothing is installed.
+HOST_SPECIFIC_CHANGES = {
+    "data_volume : Make a file system on the blank device, type ext4",
+    "data_volume : Mount the data volume by UUID, listed in /etc/fstab",
+    "data_volume : Hand the volume's top directory to its owner",
+    "jupyter : Generate the access token on the host",
+    "jupyter : Create the notebook directory owned by the login user",
+    "jupyter : Restart the JupyterLab service",
+    "idle_stop : Create the keep-alive file, writable by the login user",
+    "ec2lab : Record the workstation's settings on its instance",
+}
+# The template's own files, which must be back after the bake and in no image (nor auto-stop's
+# state, which its check rewrites every minute).
+OWN_FILES = ("/etc/ssh/ssh_host_ed25519_key", "/home/ubuntu/.ssh/authorized_keys", "/home/ubuntu/.bash_history",
+             "/home/ubuntu/.jupyter/ec2lab-token")
 
 
 # One per suite: a fresh ~/.ssh, so no alias or known host of the other suite's run is left.
@@ -40,7 +61,7 @@ def user(moto_endpoint, tmp_path_factory):
     return User(ssh_dir, moto_endpoint)
 
 
-def test_user_path(user, instance, aws):
+def test_user_path(user, instance, aws, fixture_files, tmp_path_factory):
     # 1. launch.yml against moto: key pair, SG, bucket, role, data volume, instance.
     port = f"ssh_alias_jupyter_preferred_port={TUNNEL_PORTS[instance.suite]}"
     user.run("ansible-playbook", "launch.yml", "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}",
@@ -132,10 +153,105 @@ def test_user_path(user, instance, aws):
     finally:
         user.run("pkill", "-f", " ".join(tunnel), check=False)
 
-    # 8. terminate.yml removes the aliases and the AWS resources; the data volume stays.
+    # 8. On bookworm: an image baked from this workstation, and a second one launched from it.
+    if instance.suite == "bookworm":
+        ami = bake_and_launch_from_the_image(user, instance, aws, token, overlay, fixture_files["EC2LAB_FIXTURE_CONTAINERS"],
+                                             tmp_path_factory.mktemp("baked"))
+
+    # 9. terminate.yml removes the aliases and the AWS resources; the data volume stays.
     user.run("ansible-playbook", "terminate.yml")
     aliases = user.ssh_dir / "config.d" / "ec2lab"
     assert not aliases.exists() or "Host nb" not in aliases.read_text()
     assert user.run("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "nb", "true", check=False).returncode != 0
     left = aws.ec2lab_resources()
     assert left["instances"] == [] and left["volumes"] == [data_volume_id]
+    if instance.suite == "bookworm":  # terminate never deletes an image
+        assert aws.ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
+        aws.ec2.deregister_image(ImageId=ami)  # and its test bed image (FIXTURE)
+
+
+def changed_tasks(output: str, host: str) -> set[str]:
+    """The tasks (role : name) that reported a change on `host` in a default-callback log."""
+    changed, task = set(), None
+    for line in output.splitlines():
+        header = re.match(r"(?:TASK|RUNNING HANDLER) \[(?:ec2lab\.notebook\.)?(.*?)\] \*", line)
+        if header:
+            task = header.group(1)
+        elif line.startswith((f"changed: [{host}]", f"changed: [{host} -> ")):
+            changed.add(task)
+    return changed
+
+
+def bake_and_launch_from_the_image(user, template, aws, token, overlay, containers_file, workdir) -> str:
+    """bake.yml from the stopped workstation; then nb2, launched from the image, gets host keys and
+    a token of its own, setup-notebook.yml changes only what belongs to nb2, and its JupyterLab
+    answers through its tunnel. Returns the image id."""
+    [nb] = aws.instances()
+    tags = {t["Key"]: t["Value"] for t in nb["Tags"]}
+
+    def image_tags(owner):
+        return [{"ResourceType": "image", "Tags": [{"Key": "ec2lab:role", "Value": "image"},
+                                                   {"Key": "ec2lab:owner", "Value": owner},
+                                                   {"Key": "ec2lab:source", "Value": "nb"}]}]
+    # An image of nb from last term (retention deregisters it), another owner's of the same name
+    # and one ec2lab did not make (both kept).
+    older = aws.ec2.create_image(InstanceId=nb["InstanceId"], Name="ec2lab-nb-last-term",
+                                 TagSpecifications=image_tags(tags["ec2lab:owner"]))["ImageId"]
+    [older_snapshot] = [m["Ebs"]["SnapshotId"] for m in aws.ec2.describe_images(ImageIds=[older])["Images"][0]["BlockDeviceMappings"]]
+    others = aws.ec2.create_image(InstanceId=nb["InstanceId"], Name="someone-else", TagSpecifications=image_tags("someone-else"))["ImageId"]
+    foreign = aws.ec2.create_image(InstanceId=nb["InstanceId"], Name="hand-made")["ImageId"]
+
+    template.exec("sh", "-ec", "echo 'export SECRET_OF_NB=1' > ~ubuntu/.bash_history && chown ubuntu: ~ubuntu/.bash_history")
+    own = template.exec("cat", *OWN_FILES)
+    host_key = template.exec("cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+    # The test bed's stand-in for EBS: CreateImage of nb commits its container (FIXTURE).
+    containers_file.write_text(json.dumps({nb["InstanceId"]: template.name}))
+    user.run("ansible-playbook", "stop.yml")
+    bake = user.run("ansible-playbook", "-i", "inventory/", "-i", str(overlay), "bake.yml", "-e", "ec2lab_image_keep=1",
+                    "-e", "ec2lab_wait_for_ssh=false")
+    ami = re.search(r"Image (ami-[0-9a-f]+) \(ec2lab-nb-\d{8}-\d{6}\) from nb: tmux .*JupyterLab \d", bake.stdout).group(1)
+    assert "nb is back as it was, and stopped again." in bake.stdout, bake.stdout
+    assert aws.instances()[0]["State"]["Name"] == "stopped"
+    # The workstation has its own files back, byte for byte; none of them is in the image, nor
+    # its journal or machine id.
+    assert template.exec("cat", *OWN_FILES) == own
+    image = f"localhost/ec2lab-baked:{ami}"
+    inside = subprocess.run(["podman", "run", "--rm", "--entrypoint", "/bin/sh", image, "-c",
+                             f"ls -d {' '.join(OWN_FILES)} /etc/ssh/ssh_host_* /var/log/journal/* /var/lib/dbus/machine-id "
+                             "/var/lib/ec2lab-idle-stop/* 2>/dev/null; cat /etc/machine-id"], capture_output=True, text=True, timeout=120)
+    assert inside.stdout == "", inside.stdout
+    # Retention: the newest 1 of nb's images; the older one went with its snapshot, the others stay.
+    images = {i["ImageId"] for i in aws.ec2.describe_images(Owners=["self"])["Images"]}
+    assert ami in images and older not in images and {others, foreign} <= images
+    assert older_snapshot not in {s["SnapshotId"] for s in aws.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+
+    # nb2 from the newest baked image, on a container booted from the committed one.
+    port = f"ssh_alias_jupyter_preferred_port={BAKED_TUNNEL_PORT}"
+    user.run("ansible-playbook", "launch.yml", "-e", "ec2lab_name=nb2", "-e", "ec2lab_ami_id=baked",
+             "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}", "-e", "ec2lab_wait_for_ssh=false", "-e", port)
+    [nb2] = aws.instances("nb2")
+    assert nb2["ImageId"] == ami
+    volume = next(m["Ebs"]["VolumeId"] for m in nb2["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
+    second = Instance("ec2lab-e2e-user-path-baked", workdir, image=image).create()
+    tunnel = ["ssh", "-o", "BatchMode=yes", "-N", "-f", "nb2-jupyter"]
+    try:
+        second.boot_as(user.run("ssh-keygen", "-y", "-f", str(user.ssh_dir / "ec2lab-nb2.pem")).stdout, volume)
+        overlay2 = second.inventory_overlay("nb2", workdir / "overlay.yml")
+        setup = user.run("ansible-playbook", "-i", "inventory/", "-i", str(overlay2), "-e", port, "setup-notebook.yml")
+        assert changed_tasks(setup.stdout, "nb2") == HOST_SPECIFIC_CHANGES, setup.stdout
+        token2 = re.search(r"Token \(.*?\): ([0-9a-f]{32,})", setup.stdout).group(1)
+        assert token2 != token
+        assert second.exec("cat", "/etc/ssh/ssh_host_ed25519_key.pub") != host_key
+        assert second.exec("cat", "/etc/machine-id") != template.exec("cat", "/etc/machine-id")
+        user.run(*tunnel)
+        jupyter = Jupyter(f"http://127.0.0.1:{BAKED_TUNNEL_PORT}", token2)
+        deadline = time.monotonic() + 30
+        while jupyter.status_code(authenticated=False) != 403 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert jupyter.status_code() == 200
+        assert jupyter.run_cell("import sys; print(sys.prefix)").strip() == "/opt/conda"
+    finally:
+        user.run("pkill", "-f", " ".join(tunnel), check=False)
+        second.destroy()
+    user.run("ansible-playbook", "terminate.yml", "-e", "ec2lab_name=nb2", "-e", "ec2lab_purge=true")
+    return ami

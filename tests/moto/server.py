@@ -38,11 +38,20 @@ differs in a way the playbooks notice.
 - An interruption cannot happen in moto. A FIXTURE request, POST /ec2lab-fixture/spot-interruption
   with {"region": ..., "instance_id": ...}, stops a spot instance the way AWS does when it needs
   the capacity back (StateReason Server.SpotInstanceShutdown; the request stays open).
+- CreateImage: moto refuses TagSpecifications for the image's snapshots (NotImplementedError),
+  which amazon.aws.ec2_ami always sends with its tags; the patch tags the snapshot moto makes for
+  the image, as AWS does. moto ignores BlockDeviceMappings (the data volume left out with
+  NoDevice) and NoReboot: nothing in moto has a disk to copy.
+- Baking: the instance moto images has no disk. While the file EC2LAB_FIXTURE_CONTAINERS names
+  exists ({instance_id: container}), CreateImage of such an instance commits that test bed
+  container (FIXTURE: `podman commit`) to localhost/ec2lab-baked:<ami-id>, the image a test then
+  boots the workstations launched from that AMI from; DeregisterImage removes it again.
 """
 
 import json
 import os
 import pathlib
+import subprocess
 import sys
 
 os.environ.setdefault("MOTO_AMIS_PATH", str(pathlib.Path(__file__).with_name("amis.json")))
@@ -252,6 +261,42 @@ def _get_service_quota_with_fixture_vcpus(self, service_code, quota_code):
 
 
 ServiceQuotasBackend.get_service_quota = _get_service_quota_with_fixture_vcpus
+
+
+_create_image = amis.AmiBackend.create_image
+_deregister_image = amis.AmiBackend.deregister_image
+
+
+def _baked_container_image(ami_id: str) -> str:
+    return f"localhost/ec2lab-baked:{ami_id}"
+
+
+def _fixture_containers() -> dict:
+    path = os.environ.get("EC2LAB_FIXTURE_CONTAINERS")
+    return json.loads(pathlib.Path(path).read_text()) if path and os.path.exists(path) else {}
+
+
+def _create_image_with_snapshot_tags_and_fixture_container(self, instance_id, name, description, tag_specifications):
+    snapshot_tags = [tag for spec in tag_specifications if spec["ResourceType"] == "snapshot" for tag in spec["Tags"]]
+    image_specs = [spec for spec in tag_specifications if spec["ResourceType"] != "snapshot"]
+    ami = _create_image(self, instance_id, name, description, image_specs)
+    for tag in snapshot_tags:
+        ami.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+    container = _fixture_containers().get(instance_id)
+    if container:
+        subprocess.run(["podman", "commit", "--quiet", container, _baked_container_image(ami.id)],
+                       check=True, capture_output=True, timeout=300)
+    return ami
+
+
+def _deregister_image_and_its_fixture_container(self, ami_id):
+    _deregister_image(self, ami_id)
+    if _fixture_containers():
+        subprocess.run(["podman", "rmi", "--ignore", _baked_container_image(ami_id)], capture_output=True, timeout=120)
+
+
+amis.AmiBackend.create_image = _create_image_with_snapshot_tags_and_fixture_container
+amis.AmiBackend.deregister_image = _deregister_image_and_its_fixture_container
 
 
 _FIXTURE_ACTIONS = {

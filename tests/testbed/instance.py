@@ -25,7 +25,7 @@ class Instance:
     the fixture installers served on its own loopback (port 8000). From the test bed image of
     `suite` (one of SUITES), else from the default one ($EC2LAB_TESTBED_IMAGE, bookworm)."""
 
-    def __init__(self, name: str, workdir: Path, suite: str | None = None):
+    def __init__(self, name: str, workdir: Path, suite: str | None = None, image: str | None = None):
         if suite is not None and suite not in SUITES:
             raise ValueError(f"no test bed image for suite {suite!r}; there are {', '.join(SUITES)}")
         self.name, self.workdir, self.suite = name, workdir, suite
@@ -34,6 +34,8 @@ class Instance:
                          "fixtures_port": 8000}
         if suite is not None:
             self.platform["image"] = f"localhost/ec2lab-testbed:{suite}"
+        if image is not None:  # a baked AMI's image (tests/moto/server.py commits it)
+            self.platform["image"] = image
         self.address, self.port = "127.0.0.1", 0
 
     def create(self) -> Instance:

@@ -144,3 +144,17 @@ def test_every_option_has_type_and_description(role):
                 if not opt.get(key):
                     problems.append(f"{path}: no {key}")
     assert not problems, "\n".join(problems)
+
+
+def test_generalise_names_the_files_of_other_roles_as_those_roles_do():
+    """The generalise role leaves out files other roles write (the jupyter role's token and password
+    hash, idle_stop's state) and pauses idle_stop's timer: a rename there must not let them into an
+    image."""
+    leave_out = (ROLES_DIR / "generalise" / "vars" / "main.yml").read_text()
+    jupyter = _load(ROLES_DIR / "jupyter" / "vars" / "main.yml")
+    config_dir = jupyter["__jupyter_config_dir"].split("}}")[-1]  # /.jupyter
+    for file in ("__jupyter_token_file", "__jupyter_password_hash_file"):
+        assert f"{config_dir}{jupyter[file].split('}}')[-1]}" in leave_out, file
+    assert _load(ROLES_DIR / "idle_stop" / "vars" / "main.yml")["__idle_stop_state_dir"] + "/*" in leave_out
+    assert (ROLES_DIR / "idle_stop" / "templates" / "ec2lab-idle-stop.timer.j2").is_file()
+    assert "ec2lab-idle-stop.timer" in leave_out
