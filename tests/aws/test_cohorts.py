@@ -6,6 +6,7 @@ failure of one student reported without stopping the others, and nothing else to
 """
 
 import base64
+import json
 import re
 import stat
 import subprocess
@@ -83,9 +84,9 @@ def ssh_rules(aws, group_id) -> list[tuple]:
 
 
 def test_a_roster_launches_one_isolated_workstation_per_student_and_its_commands_touch_only_it(
-        cohort, roster, aws, key_dir, student_key, playbook):
-    """One failure stops no other student, and the re-run finishes them with the roster's changed
-    range in every group; then stop, status, start, backup and terminate of the cohort, beside
+        cohort, roster, aws, key_dir, student_key, playbook, ec2_throttling, fixture_files):
+    """One failure stops no other student, and the re-run finishes them, throttled by AWS, with the
+    roster's changed range in every group; then stop, status, start, backup and terminate of the cohort, beside
     another cohort and the instructor's own workstation (on the same launch: each cohort launch
     costs most of a minute of a core)."""
     # A key pair of that name that ec2lab did not make: launch refuses it for grace only.
@@ -103,11 +104,17 @@ def test_a_roster_launches_one_isolated_workstation_per_student_and_its_commands
         "IpRanges": [{"CidrIp": "10.8.0.0/16", "Description": "office VPN"}]}])
 
     # The same command again, with the roster's range now the campus: it finishes grace and of ada
-    # changes only the range her group allows.
+    # changes only the range her group allows. AWS throttles the class meanwhile: grace's instance,
+    # and five account checks (of ec2lab's own module), more than botocore's default 3 attempts
+    # let either student's run absorb; both are retried with backoff instead of failing a student.
     aws.ec2.delete_key_pair(KeyName="ec2lab-ds101-grace")
     ds101 = roster()
+    ec2_throttling({"RunInstances": 2, "DescribeRegions": 5})
     run = cohort("launch.yml", ds101)
     assert run.rc == 0, run
+    throttle = fixture_files["EC2LAB_FIXTURE_THROTTLE"]
+    assert json.loads(throttle.read_text()) == {"RunInstances": 0, "DescribeRegions": 0}  # all were refused
+    throttle.unlink()
     hosts = recaps(run)
     assert {"ada.ds101", "grace.ds101"} <= set(hosts), hosts  # one play host each
     assert changed_tasks(run, "ada.ds101") == ["Allow SSH from the chosen addresses only, keeping the group's other rules"], run
