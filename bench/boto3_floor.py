@@ -58,6 +58,7 @@ def reads():
 
 def status():
     account_check()
+    ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["ec2lab-*"]}])  # their SSH rules
     ec2.describe_instances(Filters=[{"Name": "tag-key", "Values": ["ec2lab:name"]}])
     ec2.describe_volumes(Filters=[{"Name": "tag:ec2lab:role", "Values": ["data"]}])
 

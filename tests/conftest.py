@@ -7,6 +7,7 @@ from parallel import (  # noqa: F401
 )
 from testlib import (  # noqa: F401
     aws,
+    ec2_throttling,
     fixture_files,
     key_dir,
     launched,

@@ -96,7 +96,8 @@ def _answered_for_one_test(path: Path):
 # The files tests/moto/server.py reads FIXTURE answers from, by the variable that names each (read
 # per request, so a test switches them; while one is absent the server gives its default answer).
 FIXTURE_FILES = {"EC2LAB_FIXTURE_PRICES": "prices.json", "EC2LAB_FIXTURE_SPOT_PRICES": "spot-prices.json",
-                 "EC2LAB_FIXTURE_QUOTAS": "quotas.json", "EC2LAB_FIXTURE_CONTAINERS": "containers.json"}
+                 "EC2LAB_FIXTURE_QUOTAS": "quotas.json", "EC2LAB_FIXTURE_CONTAINERS": "containers.json",
+                 "EC2LAB_FIXTURE_THROTTLE": "throttle.json"}
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +123,13 @@ def vcpu_quotas(fixture_files):
     """Make Service Quotas answer the given {quota code: vCPUs} (or {"denied": true}) for one test
     (default: tests/moto/quotas.json)."""
     yield from _answered_for_one_test(fixture_files["EC2LAB_FIXTURE_QUOTAS"])
+
+
+@pytest.fixture
+def ec2_throttling(fixture_files):
+    """Make EC2 refuse the next calls of the given actions with RequestLimitExceeded, {action: how
+    many}, for one test; moto counts the file down as it refuses them."""
+    yield from _answered_for_one_test(fixture_files["EC2LAB_FIXTURE_THROTTLE"])
 
 
 def start_moto(log: Path, **env) -> tuple[subprocess.Popen, str]:

@@ -351,6 +351,22 @@ def security_group_cidrs(ip_permissions: list[dict], descriptions: list[str]) ->
                    if r.get("description") in descriptions})
 
 
+def instance_rule_cidrs(instances: list[dict], groups: list[dict], descriptions: list[str]) -> dict[str, list[str]]:
+    """Per instance (by its ec2lab:name tag), the IPv4 ranges that the rules whose description is in
+    `descriptions` allow in the security groups it is in, sorted; `instances` and `groups` as
+    amazon.aws's info modules (and workstation_resources_info) describe them. An instance none of
+    whose groups has such a rule is left out: status's caller rules."""
+    by_id = {group.get("group_id"): group for group in groups or []}
+    found = {}
+    for instance in instances or []:
+        cidrs = sorted({cidr for member in instance.get("security_groups") or []
+                        for cidr in security_group_cidrs(by_id.get(member.get("group_id"), {}).get("ip_permissions"),
+                                                         descriptions)})
+        if cidrs:
+            found[(instance.get("tags") or {}).get("ec2lab:name", instance.get("instance_id", ""))] = cidrs
+    return found
+
+
 def vcpu_quota_problems(short: list[dict], region: str) -> list[str]:
     """What a user reads when the vCPU quotas leave no room (ec2_vcpu_quota_info's `short`): per
     quota what is needed, allowed and in use, and how to ask AWS for more."""
@@ -396,4 +412,5 @@ class FilterModule:
             "vcpu_quota_problems": vcpu_quota_problems,
             "security_group_rules_except": security_group_rules_except,
             "security_group_cidrs": security_group_cidrs,
+            "instance_rule_cidrs": instance_rule_cidrs,
         }

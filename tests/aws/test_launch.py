@@ -108,8 +108,9 @@ def test_check_mode_on_an_empty_account_creates_nothing(playbook, aws, key_dir):
 
 @pytest.mark.slow(seconds=60)
 def test_start_from_a_new_network_follows_the_caller_and_keeps_every_other_rule(playbook, aws):
-    """The caller's address is looked up when no CIDR is given; after a night stopped, start.yml
-    from another network replaces that rule only, and launch then finds nothing to change."""
+    """The caller's address is looked up when no CIDR is given; after a night stopped, status says
+    the rule no longer allows the caller, start.yml from another network replaces that rule only,
+    and launch then finds nothing to change."""
     import http.server
     import threading
 
@@ -145,11 +146,18 @@ def test_start_from_a_new_network_follows_the_caller_and_keeps_every_other_rule(
         assert playbook("stop.yml").rc == 0
 
         caller["address"] = "203.0.113.77"  # the next morning, from a café
+        # status says so, and what mends it.
+        moved = ("nb: SSH from your address 203.0.113.77 is not allowed (the group allows 198.51.100.23/32): "
+                 "run ansible-playbook start.yml -e ec2lab_name=nb to move the rule")
+        status = playbook("status.yml", ec2lab_pricing_api="false", **from_here)
+        assert status.rc == 0 and moved in status.output, status
         started = playbook("start.yml", **from_here)
         assert started.rc == 0, started
         assert "SSH now allowed from 203.0.113.77/32 (was 198.51.100.23/32)" in started.output
         expected = [(22, "203.0.113.77/32", ours), (8888, "10.8.0.0/16", "office VPN")]
         assert ranges()[1] == expected
+        status = playbook("status.yml", ec2lab_pricing_api="false", **from_here)
+        assert status.rc == 0 and "is not allowed" not in status.output, status
 
         again = playbook("launch.yml", **from_here)
         assert again.rc == 0, again

@@ -46,6 +46,12 @@ differs in a way the playbooks notice.
   exists ({instance_id: container}), CreateImage of such an instance commits that test bed
   container (FIXTURE: `podman commit`) to localhost/ec2lab-baked:<ami-id>, the image a test then
   boots the workstations launched from that AMI from; DeregisterImage removes it again.
+- moto never throttles. While the file EC2LAB_FIXTURE_THROTTLE names exists ({"RunInstances": 2,
+  ...}: EC2 action to the number of calls to refuse), the next calls of each action answer HTTP 400
+  with RequestLimitExceeded in EC2's XML error shape, and the file counts down (a test reads 0 once
+  they were all refused). EC2 lists that code among its client errors (HTTP 400); it has also been
+  seen with 503. botocore's legacy retry mode (its default before mid-2025) retries a 503 but not a
+  400; standard mode retries both, 3 attempts unless told more: ec2lab's retry settings are for this.
 """
 
 import json
@@ -299,6 +305,33 @@ amis.AmiBackend.create_image = _create_image_with_snapshot_tags_and_fixture_cont
 amis.AmiBackend.deregister_image = _deregister_image_and_its_fixture_container
 
 
+def _fixture_throttled(environ) -> bytes | None:
+    """EC2's refusal of a throttled call, while EC2LAB_FIXTURE_THROTTLE's file still counts refusals
+    for its action; None (and the request body left to read) otherwise."""
+    import fcntl
+    import io
+    import urllib.parse
+
+    path = os.environ.get("EC2LAB_FIXTURE_THROTTLE")
+    if not path or not os.path.exists(path) or "/ec2/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+        return None
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    action = urllib.parse.parse_qs(body.decode()).get("Action", [""])[0]
+    with open(path, "r+") as table_file:
+        fcntl.flock(table_file, fcntl.LOCK_EX)  # the server answers side by side requests in threads
+        table = json.load(table_file)
+        if table.get(action, 0) <= 0:
+            return None
+        table[action] -= 1
+        table_file.seek(0)
+        table_file.truncate()
+        json.dump(table, table_file)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>'
+            "<Message>Request limit exceeded.</Message></Error></Errors>"
+            f"<RequestID>FIXTURE-throttle-{action}</RequestID></Response>").encode()
+
+
 _FIXTURE_ACTIONS = {
     "/ec2lab-fixture/shutdown-from-inside": _fixture_shutdown_from_inside,
     "/ec2lab-fixture/spot-interruption": _fixture_spot_interruption,
@@ -312,6 +345,10 @@ class _DispatcherWithFixturePrices(moto.server.DomainDispatcherApplication):
             answer = action(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
             return [answer]
+        refusal = _fixture_throttled(environ)
+        if refusal is not None:
+            start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(refusal)))])
+            return [refusal]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         prices = os.environ.get("EC2LAB_FIXTURE_PRICES")
         if target == "AWSPriceListService.GetProducts" and prices and os.path.exists(prices):

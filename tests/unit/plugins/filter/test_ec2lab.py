@@ -386,3 +386,21 @@ def test_the_rules_kept_are_every_rule_but_ec2labs_own_in_the_shape_ec2_security
     ]
     assert filters.security_group_cidrs(permissions, ours[:1]) == ["198.51.100.23/32"]
     assert filters.security_group_rules_except([], ours) == [] and filters.security_group_cidrs(None, ours) == []
+
+
+def test_status_reads_each_instances_caller_rule_from_the_groups_it_is_in():
+    caller = "ec2lab: SSH from the caller (start.yml follows it)"
+    groups = [
+        {"group_id": "sg-nb", "ip_permissions": [{"ip_protocol": "tcp", "from_port": 22, "to_port": 22, "ip_ranges": [
+            {"cidr_ip": "198.51.100.23/32", "description": caller}, {"cidr_ip": "10.8.0.0/16", "description": "office VPN"}]}]},
+        {"group_id": "sg-class", "ip_permissions": [{"ip_protocol": "tcp", "from_port": 22, "to_port": 22, "ip_ranges": [
+            {"cidr_ip": "198.51.100.0/24", "description": "ec2lab: SSH from ec2lab_ssh_cidrs"}]}]},
+    ]
+    instances = [
+        {"instance_id": "i-1", "tags": {"ec2lab:name": "nb"}, "security_groups": [{"group_id": "sg-nb"}]},
+        {"instance_id": "i-2", "tags": {"ec2lab:name": "ds101-ada"}, "security_groups": [{"group_id": "sg-class"}]},
+        {"instance_id": "i-3", "tags": {"ec2lab:name": "gone"}, "security_groups": [{"group_id": "sg-not-described"}]},
+        {"instance_id": "i-4", "tags": {"ec2lab:name": "bare"}},
+    ]
+    assert filters.instance_rule_cidrs(instances, groups, [caller]) == {"nb": ["198.51.100.23/32"]}
+    assert filters.instance_rule_cidrs(instances, [], [caller]) == {} and filters.instance_rule_cidrs(None, None, []) == {}
