@@ -153,7 +153,7 @@ def test_user_path(user, instance, aws, fixture_files, tmp_path_factory):
     finally:
         user.run("pkill", "-f", " ".join(tunnel), check=False)
 
-    # 8. On bookworm: an image baked from this workstation, and a second one launched from it.
+    # 8. On bookworm: an image baked from this workstation, and two more launched from it.
     if instance.suite == "bookworm":
         ami = bake_and_launch_from_the_image(user, instance, aws, token, overlay, fixture_files["EC2LAB_FIXTURE_CONTAINERS"],
                                              tmp_path_factory.mktemp("baked"))
@@ -183,9 +183,9 @@ def changed_tasks(output: str, host: str) -> set[str]:
 
 
 def bake_and_launch_from_the_image(user, template, aws, token, overlay, containers_file, workdir) -> str:
-    """bake.yml from the stopped workstation; then nb2, launched from the image, gets host keys and
-    a token of its own, setup-notebook.yml changes only what belongs to nb2, and its JupyterLab
-    answers through its tunnel. Returns the image id."""
+    """bake.yml from the stopped workstation; then nb2 and nb3, launched from the image, get host
+    keys, a machine id and a token of their own, setup-notebook.yml changes only what belongs to
+    each, and nb2's JupyterLab answers through its tunnel. Returns the image id."""
     [nb] = aws.instances()
     tags = {t["Key"]: t["Value"] for t in nb["Tags"]}
 
@@ -203,7 +203,6 @@ def bake_and_launch_from_the_image(user, template, aws, token, overlay, containe
 
     template.exec("sh", "-ec", "echo 'export SECRET_OF_NB=1' > ~ubuntu/.bash_history && chown ubuntu: ~ubuntu/.bash_history")
     own = template.exec("cat", *OWN_FILES)
-    host_key = template.exec("cat", "/etc/ssh/ssh_host_ed25519_key.pub")
     # The test bed's stand-in for EBS: CreateImage of nb commits its container (FIXTURE).
     containers_file.write_text(json.dumps({nb["InstanceId"]: template.name}))
     user.run("ansible-playbook", "stop.yml")
@@ -225,33 +224,41 @@ def bake_and_launch_from_the_image(user, template, aws, token, overlay, containe
     assert ami in images and older not in images and {others, foreign} <= images
     assert older_snapshot not in {s["SnapshotId"] for s in aws.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
 
-    # nb2 from the newest baked image, on a container booted from the committed one.
+    # nb2 and nb3 from the newest baked image, on containers booted from the committed one.
     port = f"ssh_alias_jupyter_preferred_port={BAKED_TUNNEL_PORT}"
-    user.run("ansible-playbook", "launch.yml", "-e", "ec2lab_name=nb2", "-e", "ec2lab_ami_id=baked",
-             "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}", "-e", "ec2lab_wait_for_ssh=false", "-e", port)
-    [nb2] = aws.instances("nb2")
-    assert nb2["ImageId"] == ami
-    volume = next(m["Ebs"]["VolumeId"] for m in nb2["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
-    second = Instance("ec2lab-e2e-user-path-baked", workdir, image=image).create()
-    tunnel = ["ssh", "-o", "BatchMode=yes", "-N", "-f", "nb2-jupyter"]
+    hosts, overlays = {}, []
     try:
-        second.boot_as(user.run("ssh-keygen", "-y", "-f", str(user.ssh_dir / "ec2lab-nb2.pem")).stdout, volume)
-        overlay2 = second.inventory_overlay("nb2", workdir / "overlay.yml")
-        setup = user.run("ansible-playbook", "-i", "inventory/", "-i", str(overlay2), "-e", port, "setup-notebook.yml")
-        assert changed_tasks(setup.stdout, "nb2") == HOST_SPECIFIC_CHANGES, setup.stdout
-        token2 = re.search(r"Token \(.*?\): ([0-9a-f]{32,})", setup.stdout).group(1)
-        assert token2 != token
-        assert second.exec("cat", "/etc/ssh/ssh_host_ed25519_key.pub") != host_key
-        assert second.exec("cat", "/etc/machine-id") != template.exec("cat", "/etc/machine-id")
+        for name in ("nb2", "nb3"):
+            user.run("ansible-playbook", "launch.yml", "-e", f"ec2lab_name={name}", "-e", "ec2lab_ami_id=baked",
+                     "-e", f"ec2lab_ssh_cidrs={CALLER_CIDR}", "-e", "ec2lab_wait_for_ssh=false", "-e", port)
+            [described] = aws.instances(name)
+            assert described["ImageId"] == ami
+            volume = next(m["Ebs"]["VolumeId"] for m in described["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
+            hosts[name] = Instance(f"ec2lab-e2e-user-path-{name}", workdir / name, image=image).create()
+            hosts[name].boot_as(user.run("ssh-keygen", "-y", "-f", str(user.ssh_dir / f"ec2lab-{name}.pem")).stdout, volume)
+            overlays += ["-i", str(hosts[name].inventory_overlay(name, workdir / f"{name}.yml"))]
+        setup = user.run("ansible-playbook", "-i", "inventory/", *overlays, "-e", port, "setup-notebook.yml")
+        for name in hosts:
+            assert changed_tasks(setup.stdout, name) == HOST_SPECIFIC_CHANGES, setup.stdout
+        # Each has a token, host keys and a machine id of its own, and none is the template's.
+        tokens = dict(re.findall(r"Token \(new; kept in \S+ on (nb\d), mode 0600\): ([0-9a-f]{32,})", setup.stdout))
+        assert len({token, *tokens.values()}) == 3, setup.stdout
+        for path in ("/etc/ssh/ssh_host_ed25519_key.pub", "/etc/machine-id"):
+            assert len({template.exec("cat", path), *(host.exec("cat", path) for host in hosts.values())}) == 3, path
+        tunnel = ["ssh", "-o", "BatchMode=yes", "-N", "-f", "nb2-jupyter"]
         user.run(*tunnel)
-        jupyter = Jupyter(f"http://127.0.0.1:{BAKED_TUNNEL_PORT}", token2)
-        deadline = time.monotonic() + 30
-        while jupyter.status_code(authenticated=False) != 403 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert jupyter.status_code() == 200
-        assert jupyter.run_cell("import sys; print(sys.prefix)").strip() == "/opt/conda"
+        try:
+            jupyter = Jupyter(f"http://127.0.0.1:{BAKED_TUNNEL_PORT}", tokens["nb2"])
+            deadline = time.monotonic() + 30
+            while jupyter.status_code(authenticated=False) != 403 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert jupyter.status_code() == 200
+            assert jupyter.run_cell("import sys; print(sys.prefix)").strip() == "/opt/conda"
+        finally:
+            user.run("pkill", "-f", " ".join(tunnel), check=False)
     finally:
-        user.run("pkill", "-f", " ".join(tunnel), check=False)
-        second.destroy()
-    user.run("ansible-playbook", "terminate.yml", "-e", "ec2lab_name=nb2", "-e", "ec2lab_purge=true")
+        for host in hosts.values():
+            host.destroy()
+    for name in ("nb2", "nb3"):
+        user.run("ansible-playbook", "terminate.yml", "-e", f"ec2lab_name={name}", "-e", "ec2lab_purge=true")
     return ami

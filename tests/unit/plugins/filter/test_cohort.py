@@ -70,3 +70,12 @@ def test_the_documented_example_roster_is_valid():
     example = yaml.safe_load((Path(__file__).parents[4] / "examples" / "cohort.yml").read_text())
     assert cohort_problems(example["ec2lab_cohort"]) == []
     assert [w["name"] for w in cohort_workstations(example["ec2lab_cohort"])] == ["ds101-ada", "ds101-grace", "ds101-linus"]
+
+
+def test_the_image_is_a_cohort_default_a_student_may_override():
+    base = roster(image="baked")
+    base["students"][1]["image"] = "ami-0123456789abcdef0"
+    ada, grace = cohort_workstations(base)
+    assert ada["vars"]["ec2lab_ami_id"] == "baked"
+    assert grace["vars"]["ec2lab_ami_id"] == "ami-0123456789abcdef0"
+    assert cohort_problems(base) == []
