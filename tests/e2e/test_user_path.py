@@ -130,10 +130,7 @@ def test_user_path(user, instance, aws, fixture_files, tmp_path_factory):
     assert opened.returncode == 0, tunnel_log.read_text() if tunnel_log.exists() else opened.stderr
     try:
         jupyter = Jupyter(f"http://127.0.0.1:{local_port}", token)
-        deadline = time.monotonic() + 30
-        while jupyter.status_code(authenticated=False) != 403 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert jupyter.status_code(authenticated=False) == 403
+        assert tunnel_answers(jupyter) == 403
         assert jupyter.status_code() == 200
         assert jupyter.run_cell("print(6 * 7)").strip() == "42"
         # New notebooks and saved ones (kernel name python3) run the conda env's python, not the
@@ -168,6 +165,15 @@ def test_user_path(user, instance, aws, fixture_files, tmp_path_factory):
     if instance.suite == "bookworm":  # terminate never deletes an image
         assert aws.ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
         aws.ec2.deregister_image(ImageId=ami)  # and its test bed image (FIXTURE)
+
+
+def tunnel_answers(jupyter: Jupyter, seconds: float = 30) -> int:
+    """The status JupyterLab gives a request without the token once the tunnel is up (403), or the
+    last one seen when it did not come up in time."""
+    deadline = time.monotonic() + seconds
+    while (status := jupyter.status_code(authenticated=False)) != 403 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return status
 
 
 def changed_tasks(output: str, host: str) -> set[str]:
@@ -249,9 +255,7 @@ def bake_and_launch_from_the_image(user, template, aws, token, overlay, containe
         user.run(*tunnel)
         try:
             jupyter = Jupyter(f"http://127.0.0.1:{BAKED_TUNNEL_PORT}", tokens["nb2"])
-            deadline = time.monotonic() + 30
-            while jupyter.status_code(authenticated=False) != 403 and time.monotonic() < deadline:
-                time.sleep(0.5)
+            assert tunnel_answers(jupyter) == 403
             assert jupyter.status_code() == 200
             assert jupyter.run_cell("import sys; print(sys.prefix)").strip() == "/opt/conda"
         finally:
