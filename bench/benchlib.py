@@ -15,3 +15,13 @@ def timed(argv, env=None) -> tuple[float, str]:
     if proc.returncode:
         sys.exit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     return time.perf_counter() - start, proc.stdout
+
+
+def mitogen_env(env):
+    """The environment that runs the plays under Mitogen's strategy, or None without Mitogen."""
+    try:
+        import ansible_mitogen  # noqa: PLC0415 (optional)
+    except ImportError:
+        return None
+    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return dict(env, ANSIBLE_STRATEGY_PLUGINS=str(plugins), ANSIBLE_STRATEGY="mitogen_linear")
