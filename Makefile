@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help venv demo demo-clean test test-fast test-unit test-aws test-roles test-e2e docs lint bench lock clean
+.PHONY: help venv ee demo demo-clean test test-fast test-unit test-aws test-roles test-e2e docs lint bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ $(BIN)/.installed: requirements.txt
 	touch $@
 
 venv: $(BIN)/.installed ## create .venv with the pinned controller + test dependencies
+
+ee: venv ## build the execution environment localhost/ec2lab-ee:<version> for ansible-navigator / AWX (EE_BASE=debian: offline, no registry)
+	ee/build
 
 demo: venv ## the whole path offline: moto for AWS, a container for the instance (root + podman); ARGS="-e ..." go to setup-notebook.yml
 	source tests/testbed/env.sh && tests/bin/demo up $(ARGS)

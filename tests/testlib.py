@@ -29,27 +29,6 @@ DLAMI_AMD64 = "ami-0d1a2b3c4d5e6f702"  # newest Deep Learning Base GPU images
 DLAMI_ARM64 = "ami-0d1a2b3c4d5e6f703"
 
 
-def install_collection(work: Path) -> tuple[Path, Path]:
-    """Build this checkout with ansible-galaxy and install the tarball under `work`/collections,
-    as a user of the installed collection has it; (tarball, installed collection directory)."""
-    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(work / "dist"), str(ROOT)],
-                   check=True, capture_output=True, text=True)
-    [tarball] = (work / "dist").glob("ec2lab-notebook-*.tar.gz")
-    # Its dependencies come with the ansible bundle; nothing is fetched from Galaxy. Away from the
-    # checkout, whose ansible.cfg would show ec2lab.notebook as installed already.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(work / "collections"), str(tarball)],
-                   cwd=work, env=env, check=True, capture_output=True, text=True)
-    return tarball, work / "collections" / "ansible_collections" / "ec2lab" / "notebook"
-
-
-def installed_collection_env(env: dict[str, str], collection: Path) -> dict[str, str]:
-    """`env` as a user of the installed collection has it: no checkout, no ansible.cfg."""
-    env = {key: value for key, value in env.items() if key != "ANSIBLE_CONFIG"}
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(collection.parents[2])
-    return env
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

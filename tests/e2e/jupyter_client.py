@@ -4,6 +4,7 @@ reached at a local URL (the SSH tunnel's end)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import requests
@@ -54,3 +55,12 @@ class Jupyter:
         finally:
             conn.close()
             self.session.delete(f"{self.url}/api/kernels/{kernel_id}", timeout=30)
+
+
+def tunnel_answers(jupyter: Jupyter, seconds: float = 30) -> int:
+    """The status JupyterLab gives a request without the token once the tunnel is up (403), or the
+    last one seen when it did not come up in time."""
+    deadline = time.monotonic() + seconds
+    while (status := jupyter.status_code(authenticated=False)) != 403 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return status

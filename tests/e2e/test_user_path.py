@@ -16,10 +16,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
-from jupyter_client import Jupyter
+from jupyter_client import Jupyter, tunnel_answers
 from ssh_user import User
 from testbed.instance import SUITES, Instance
 from testlib import CALLER_CIDR, ROOT
@@ -165,15 +164,6 @@ def test_user_path(user, instance, aws, fixture_files, tmp_path_factory):
     if instance.suite == "bookworm":  # terminate never deletes an image
         assert aws.ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] == "available"
         aws.ec2.deregister_image(ImageId=ami)  # and its test bed image (FIXTURE)
-
-
-def tunnel_answers(jupyter: Jupyter, seconds: float = 30) -> int:
-    """The status JupyterLab gives a request without the token once the tunnel is up (403), or the
-    last one seen when it did not come up in time."""
-    deadline = time.monotonic() + seconds
-    while (status := jupyter.status_code(authenticated=False)) != 403 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return status
 
 
 def changed_tasks(output: str, host: str) -> set[str]:
