@@ -5,7 +5,9 @@ ansible-navigator with the repository's ansible-navigator.yml. Launch imports th
 the Machine credential's public half (the job's home is thrown away, so no private key may be
 written there); setup_notebook converges the container standing in for the instance with the
 private half offered by an ssh-agent, as AWX offers a Machine credential; a backup job flushes
-the running workstation over SSH before its snapshot; terminate with purge empties the account.
+the running workstation over SSH before its snapshot; terminate with purge empties the account;
+a cohort launched through navigator leaves its key and bundle in the caller's home, and no
+container of any of it is left.
 
 Only the addresses differ from real use: AWS_ENDPOINT_URL passed in, host networking for the
 execution environment's container (moto and the test bed listen on the host's loopback), and an
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import tarfile
 
@@ -171,11 +174,24 @@ def test_awx_path(execution_environment, moto_endpoint, instance, aws, home, tmp
     [snapshot] = aws.backups()
     assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["ec2lab:consistency"] == "flushed"
 
-    # 5. Terminate job template, with purge: nothing of the workstation is left but its backup,
-    # and no container of the job is left behind.
+    # 5. Terminate job template, with purge: nothing of the workstation is left but its backup.
     job.run(*navigator("ec2lab.notebook.terminate", "-e", "ec2lab_purge=true"), cwd=project)
     assert aws.nothing_for("nb") and aws.backups()
     assert not (ssh_dir / "config.d" / "ec2lab").exists() or "Host nb" not in (ssh_dir / "config.d" / "ec2lab").read_text()
+
+    # 6. A cohort launched from the execution environment (navigator on an instructor's machine):
+    # the generated key and the student's bundle land in the caller's home, as without navigator.
+    (project / "ds1.yml").write_text(yaml.safe_dump({"ec2lab_cohort": {"name": "ds1", "ssh_cidrs": [CALLER_CIDR],
+                                                                       "students": [{"name": "grace"}]}}))
+    cohort = job.run(*navigator("ec2lab.notebook.launch", "-e", "@ds1.yml", "-e", "ec2lab_wait_for_ssh=false"), cwd=project)
+    assert "Cohort ds1: 1 of 1 ready" in output(cohort), output(cohort)[-3000:]
+    key = ssh_dir / "ec2lab-ds1" / "ec2lab-ds1-grace.pem"
+    bundle = home / "ec2lab-cohorts" / "ds1" / "grace"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o400
+    assert (bundle / "ds1-grace.pem").read_text() == key.read_text()
+    assert "HostName " in (bundle / "ssh_config").read_text()
+    job.run(*navigator("ec2lab.notebook.terminate", "-e", "@ds1.yml", "-e", "ec2lab_purge=true"), cwd=project)
+    assert aws.nothing_for("ds1-grace")
     left = subprocess.run(["podman", "ps", "--all", "--filter", f"ancestor={IMAGE}", "--format", "{{.Names}}"],
                           check=True, capture_output=True, text=True).stdout
     assert left == ""
