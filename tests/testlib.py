@@ -29,6 +29,11 @@ DLAMI_AMD64 = "ami-0d1a2b3c4d5e6f702"  # newest Deep Learning Base GPU images
 DLAMI_ARM64 = "ami-0d1a2b3c4d5e6f703"
 
 
+def pins(text: str) -> dict[str, str]:
+    """name (lower case) -> version of each `name==version` line of a requirements text."""
+    return {name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

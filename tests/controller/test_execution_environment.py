@@ -6,11 +6,7 @@ import re
 import subprocess
 
 import pytest
-from testlib import ROOT
-
-
-def pins(text: str) -> dict[str, str]:
-    return {name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
+from testlib import ROOT, pins
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from jupyter_client import Jupyter, tunnel_answers
 from ssh_user import User
-from testlib import CALLER_CIDR, ROOT
+from testlib import CALLER_CIDR, ROOT, pins
 
 pytestmark = pytest.mark.slow(seconds=330)
 
@@ -46,10 +46,6 @@ def execution_environment():
 
 def in_image(*argv: str) -> str:
     return subprocess.run(["podman", "run", "--rm", IMAGE, *argv], check=True, capture_output=True, text=True).stdout
-
-
-def pins(text: str) -> dict[str, str]:
-    return {name.lower(): version for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
 
 
 def test_the_tarball_holds_the_collection_and_none_of_the_tests(execution_environment):
